@@ -1,0 +1,14 @@
+//! creditgate's domain: pure rules and types, no I/O, no AWS or Stripe crates.
+//!
+//! - [`ids`]: newtypes for every identifier and amount, built only by `parse`.
+//! - [`catalogue`]: `plans.json` parsed once into typed plans, with its invariants.
+//! - [`signup`]: what a confirmed Cognito sign-up means (customer, Free profile, credit manager).
+//! - [`sync`]: the plan of changes that makes Stripe's catalogue match `plans.json`.
+//! - [`ports`]: the small traits the use cases need; `adapters` implements them.
+
+pub mod catalogue;
+pub mod ids;
+pub mod ports;
+pub mod profile;
+pub mod signup;
+pub mod sync;

@@ -1,0 +1,75 @@
+//! A user's profile: the one record that says what a user has.
+
+use crate::ids::{Credits, Email, PlanId, StripeCustomerId, UserSub};
+
+/// What a user may do with their API key, as the access policy decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The plan's credits may be spent.
+    Active,
+    /// Lapsed and switched off (`disable` lapse mode): nothing may be spent until a paid invoice.
+    Disabled,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Active => "active",
+            Access::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(Access::Active),
+            "disabled" => Some(Access::Disabled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub sub: UserSub,
+    pub email: Email,
+    pub customer: StripeCustomerId,
+    pub plan: PlanId,
+    /// This period's plan credits; reset, not added to, at each period start.
+    pub allowance: Credits,
+    /// Pack credits; never expire.
+    pub purchased: Credits,
+    pub access: Access,
+    /// Only a credit-manager execution started for this generation may grant. Bumped whenever
+    /// the manager must stop (a paid plan starts) or restart (back to Free).
+    pub manager_generation: u64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+impl Profile {
+    /// The profile a confirmed sign-up starts with: the free plan, no credits until the credit
+    /// manager's first grant, manager generation 1.
+    pub fn new_signup(
+        sub: UserSub,
+        email: Email,
+        customer: StripeCustomerId,
+        free_plan: PlanId,
+        now_rfc3339: String,
+    ) -> Self {
+        Self {
+            sub,
+            email,
+            customer,
+            plan: free_plan,
+            allowance: Credits::ZERO,
+            purchased: Credits::ZERO,
+            access: Access::Active,
+            manager_generation: 1,
+            created_at: now_rfc3339,
+        }
+    }
+
+    pub fn total_credits(&self) -> Credits {
+        Credits::new(self.allowance.get().saturating_add(self.purchased.get()))
+    }
+}

@@ -1,0 +1,41 @@
+//! `stripe-emulator --port 12111 --api-key sk_test_emulator`: see the crate docs and the README.
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "An offline emulator of the Stripe API endpoints creditgate uses (dev and test only)."
+)]
+struct Args {
+    /// Port on 127.0.0.1 (0 picks a free one; the chosen address is printed).
+    #[arg(long, env = "STRIPE_EMULATOR_PORT", default_value_t = 12111)]
+    port: u16,
+    /// The secret key clients must present as `Authorization: Bearer <key>`.
+    #[arg(
+        long,
+        env = "STRIPE_EMULATOR_API_KEY",
+        default_value = "sk_test_emulator"
+    )]
+    api_key: String,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let listener = stripe_emulator::bind(args.port).await?;
+    // The one line on stdout: scripts read the address from it.
+    println!(
+        "stripe-emulator listening on http://{}",
+        listener.local_addr()?
+    );
+    stripe_emulator::serve(listener, stripe_emulator::Emulator::new(args.api_key)).await?;
+    Ok(())
+}

@@ -1,0 +1,482 @@
+//! Customers, products and prices, in the shape of Stripe's current API version.
+
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::store::{State, list, new_id};
+
+// ---- customers -------------------------------------------------------------------------------
+
+const CUSTOMER_CREATE: &[&str] = &[
+    "email",
+    "name",
+    "description",
+    "metadata",
+    "phone",
+    "preferred_locales",
+    "invoice_prefix",
+];
+const CUSTOMER_UPDATE: &[&str] = &[
+    "email",
+    "name",
+    "description",
+    "metadata",
+    "phone",
+    "preferred_locales",
+];
+const CUSTOMER_LIST: &[&str] = &["email", "limit", "starting_after", "ending_before"];
+
+pub fn create_customer(state: &mut State, params: Params) -> Result<Value, ApiError> {
+    let id = new_id("cus");
+    let prefix: String = id[4..12].to_uppercase();
+    let mut customer = json!({
+        "id": id,
+        "object": "customer",
+        "address": null,
+        "balance": 0,
+        "created": state.now(),
+        "currency": null,
+        "default_source": null,
+        "delinquent": false,
+        "description": null,
+        "discount": null,
+        "email": null,
+        "invoice_prefix": prefix,
+        "invoice_settings": {
+            "custom_fields": null,
+            "default_payment_method": null,
+            "footer": null,
+            "rendering_options": null
+        },
+        "livemode": false,
+        "metadata": {},
+        "name": null,
+        "next_invoice_sequence": 1,
+        "phone": null,
+        "preferred_locales": [],
+        "shipping": null,
+        "tax_exempt": "none",
+        "test_clock": null
+    });
+    apply_customer_fields(&mut customer, &params)?;
+    state.customers.insert(id, customer.clone());
+    Ok(customer)
+}
+
+fn apply_customer_fields(customer: &mut Value, params: &Params) -> Result<(), ApiError> {
+    for field in ["email", "name", "description", "phone", "invoice_prefix"] {
+        if let Some(v) = params.nullable_str(field)? {
+            customer[field] = v;
+        }
+    }
+    if let Some(locales) = params.strings("preferred_locales")? {
+        customer["preferred_locales"] = json!(locales);
+    }
+    customer["metadata"] = params.merge_metadata(&customer["metadata"])?;
+    Ok(())
+}
+
+pub fn update_customer(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
+    let customer = state
+        .customers
+        .get_mut(id)
+        .ok_or_else(|| ApiError::no_such("customer", id, "id"))?;
+    let mut updated = customer.clone();
+    apply_customer_fields(&mut updated, &params)?;
+    *customer = updated.clone();
+    Ok(updated)
+}
+
+pub fn get_customer(state: &State, id: &str) -> Result<Value, ApiError> {
+    state
+        .customers
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("customer", id, "id"))
+}
+
+pub fn list_customers(state: &State, params: Params) -> Result<Value, ApiError> {
+    let email = params.str("email")?;
+    let matching = state
+        .customers
+        .newest_first()
+        .filter(|c| email.as_deref().is_none_or(|e| c["email"] == e));
+    list("/v1/customers", &params, matching)
+}
+
+// ---- products --------------------------------------------------------------------------------
+
+const PRODUCT_CREATE: &[&str] = &[
+    "id",
+    "name",
+    "active",
+    "description",
+    "metadata",
+    "statement_descriptor",
+    "unit_label",
+    "url",
+];
+const PRODUCT_UPDATE: &[&str] = &[
+    "name",
+    "active",
+    "description",
+    "metadata",
+    "statement_descriptor",
+    "unit_label",
+    "url",
+];
+const PRODUCT_LIST: &[&str] = &["active", "ids", "limit", "starting_after", "ending_before"];
+
+pub fn create_product(state: &mut State, params: Params) -> Result<Value, ApiError> {
+    let id = match params.str("id")? {
+        Some(id) => {
+            if id.is_empty() || id.len() > 100 {
+                return Err(ApiError::invalid("Invalid product id", Some("id")));
+            }
+            if state.products.contains(&id) {
+                return Err(ApiError::already_exists("Product already exists.", "id"));
+            }
+            id
+        }
+        None => new_id("prod"),
+    };
+    let name = params.required_str("name")?;
+    let now = state.now();
+    let mut product = json!({
+        "id": id,
+        "object": "product",
+        "active": params.bool("active")?.unwrap_or(true),
+        "created": now,
+        "default_price": null,
+        "description": null,
+        "images": [],
+        "livemode": false,
+        "marketing_features": [],
+        "metadata": {},
+        "name": name,
+        "package_dimensions": null,
+        "shippable": null,
+        "statement_descriptor": null,
+        "tax_code": null,
+        "type": "service",
+        "unit_label": null,
+        "updated": now,
+        "url": null
+    });
+    apply_product_fields(&mut product, &params)?;
+    state.products.insert(id, product.clone());
+    Ok(product)
+}
+
+fn apply_product_fields(product: &mut Value, params: &Params) -> Result<(), ApiError> {
+    if let Some(name) = params.str("name")? {
+        if name.is_empty() {
+            return Err(ApiError::invalid(
+                "You must supply a non-empty name.",
+                Some("name"),
+            ));
+        }
+        product["name"] = json!(name);
+    }
+    if let Some(active) = params.bool("active")? {
+        product["active"] = json!(active);
+    }
+    for field in ["description", "statement_descriptor", "unit_label", "url"] {
+        if let Some(v) = params.nullable_str(field)? {
+            product[field] = v;
+        }
+    }
+    product["metadata"] = params.merge_metadata(&product["metadata"])?;
+    Ok(())
+}
+
+pub fn update_product(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
+    let now = state.now();
+    let product = state
+        .products
+        .get_mut(id)
+        .ok_or_else(|| ApiError::no_such("product", id, "id"))?;
+    let mut updated = product.clone();
+    apply_product_fields(&mut updated, &params)?;
+    updated["updated"] = json!(now);
+    *product = updated.clone();
+    Ok(updated)
+}
+
+pub fn get_product(state: &State, id: &str) -> Result<Value, ApiError> {
+    state
+        .products
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("product", id, "id"))
+}
+
+pub fn list_products(state: &State, params: Params) -> Result<Value, ApiError> {
+    let active = params.bool("active")?;
+    let ids = params.strings("ids")?;
+    let matching = state.products.newest_first().filter(|p| {
+        active.is_none_or(|a| p["active"] == a)
+            && ids
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|id| p["id"] == id.as_str()))
+    });
+    list("/v1/products", &params, matching)
+}
+
+// ---- prices ----------------------------------------------------------------------------------
+
+const PRICE_CREATE: &[&str] = &[
+    "currency",
+    "product",
+    "unit_amount",
+    "recurring",
+    "lookup_key",
+    "transfer_lookup_key",
+    "metadata",
+    "nickname",
+    "active",
+    "tax_behavior",
+];
+const PRICE_UPDATE: &[&str] = &[
+    "active",
+    "lookup_key",
+    "transfer_lookup_key",
+    "metadata",
+    "nickname",
+    "tax_behavior",
+];
+const PRICE_LIST: &[&str] = &[
+    "active",
+    "product",
+    "lookup_keys",
+    "type",
+    "currency",
+    "limit",
+    "starting_after",
+    "ending_before",
+];
+
+/// Gives `key` to `price_id`: refused if another price holds it, unless `transfer` moves it.
+fn claim_lookup_key(
+    state: &mut State,
+    price_id: &str,
+    key: &str,
+    transfer: bool,
+) -> Result<(), ApiError> {
+    if key.len() > 200 {
+        return Err(ApiError::invalid(
+            "lookup_key must be at most 200 characters",
+            Some("lookup_key"),
+        ));
+    }
+    let holder = state
+        .prices
+        .newest_first()
+        .find(|p| p["lookup_key"] == key && p["id"] != price_id)
+        .and_then(|p| p["id"].as_str().map(str::to_owned));
+    if let Some(holder) = holder {
+        if !transfer {
+            return Err(ApiError::invalid(
+                format!(
+                    "A price (`{holder}`) already uses that lookup key. Pass `transfer_lookup_key=true` to move it to this price."
+                ),
+                Some("lookup_key"),
+            ));
+        }
+        if let Some(p) = state.prices.get_mut(&holder) {
+            p["lookup_key"] = Value::Null;
+        }
+    }
+    Ok(())
+}
+
+pub fn create_price(state: &mut State, params: Params) -> Result<Value, ApiError> {
+    let currency = params.required_str("currency")?.to_lowercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(ApiError::invalid(
+            format!("Invalid currency: {currency}"),
+            Some("currency"),
+        ));
+    }
+    let product = params.required_str("product")?;
+    if !state.products.contains(&product) {
+        return Err(ApiError::no_such("product", &product, "product"));
+    }
+    let unit_amount = params
+        .int("unit_amount")?
+        .ok_or_else(|| ApiError::missing_param("unit_amount"))?;
+    if !(0..=99_999_999).contains(&unit_amount) {
+        return Err(ApiError::invalid(
+            "Invalid unit_amount",
+            Some("unit_amount"),
+        ));
+    }
+    let recurring = match params.object("recurring")? {
+        None => Value::Null,
+        Some(r) => {
+            r.refuse_unknown(
+                &[
+                    "interval",
+                    "interval_count",
+                    "usage_type",
+                    "trial_period_days",
+                ],
+                "recurring",
+            )?;
+            let interval = r
+                .required_str("interval")
+                .map_err(|_| ApiError::missing_param("recurring[interval]"))?;
+            if !["day", "week", "month", "year"].contains(&interval.as_str()) {
+                return Err(ApiError::invalid(
+                    "Invalid recurring[interval]: must be one of day, week, month, or year",
+                    Some("recurring[interval]"),
+                ));
+            }
+            let count = r.int("interval_count")?.unwrap_or(1);
+            if !(1..=52).contains(&count) {
+                return Err(ApiError::invalid(
+                    "Invalid recurring[interval_count]",
+                    Some("recurring[interval_count]"),
+                ));
+            }
+            json!({
+                "interval": interval,
+                "interval_count": count,
+                "meter": null,
+                "trial_period_days": r.int("trial_period_days")?,
+                "usage_type": r.str("usage_type")?.unwrap_or_else(|| "licensed".into()),
+            })
+        }
+    };
+    let id = new_id("price");
+    let lookup_key = params.str("lookup_key")?.filter(|k| !k.is_empty());
+    if let Some(key) = &lookup_key {
+        claim_lookup_key(
+            state,
+            &id,
+            key,
+            params.bool("transfer_lookup_key")?.unwrap_or(false),
+        )?;
+    }
+    let price_type = if recurring.is_null() {
+        "one_time"
+    } else {
+        "recurring"
+    };
+    let mut price = json!({
+        "id": id,
+        "object": "price",
+        "active": params.bool("active")?.unwrap_or(true),
+        "billing_scheme": "per_unit",
+        "created": state.now(),
+        "currency": currency,
+        "custom_unit_amount": null,
+        "livemode": false,
+        "lookup_key": lookup_key,
+        "metadata": {},
+        "nickname": params.str("nickname")?,
+        "product": product,
+        "recurring": recurring,
+        "tax_behavior": params.str("tax_behavior")?.unwrap_or_else(|| "unspecified".into()),
+        "tiers_mode": null,
+        "transform_quantity": null,
+        "type": price_type,
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": unit_amount.to_string()
+    });
+    price["metadata"] = params.merge_metadata(&price["metadata"])?;
+    state.prices.insert(id, price.clone());
+    Ok(price)
+}
+
+pub fn update_price(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
+    if !state.prices.contains(id) {
+        return Err(ApiError::no_such("price", id, "id"));
+    }
+    if let Some(key) = params.str("lookup_key")? {
+        if !key.is_empty() {
+            claim_lookup_key(
+                state,
+                id,
+                &key,
+                params.bool("transfer_lookup_key")?.unwrap_or(false),
+            )?;
+        }
+    }
+    let price = state
+        .prices
+        .get_mut(id)
+        .ok_or_else(|| ApiError::no_such("price", id, "id"))?;
+    let mut updated = price.clone();
+    if let Some(active) = params.bool("active")? {
+        updated["active"] = json!(active);
+    }
+    for field in ["lookup_key", "nickname"] {
+        if let Some(v) = params.nullable_str(field)? {
+            updated[field] = v;
+        }
+    }
+    if let Some(t) = params.str("tax_behavior")? {
+        updated["tax_behavior"] = json!(t);
+    }
+    updated["metadata"] = params.merge_metadata(&updated["metadata"])?;
+    *price = updated.clone();
+    Ok(updated)
+}
+
+pub fn get_price(state: &State, id: &str) -> Result<Value, ApiError> {
+    state
+        .prices
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("price", id, "id"))
+}
+
+pub fn list_prices(state: &State, params: Params) -> Result<Value, ApiError> {
+    let active = params.bool("active")?;
+    let product = params.str("product")?;
+    let lookup_keys = params.strings("lookup_keys")?;
+    let price_type = params.str("type")?;
+    let currency = params.str("currency")?;
+    let matching = state.prices.newest_first().filter(|p| {
+        active.is_none_or(|a| p["active"] == a)
+            && product.as_deref().is_none_or(|id| p["product"] == id)
+            && lookup_keys
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| p["lookup_key"] == k.as_str()))
+            && price_type.as_deref().is_none_or(|t| p["type"] == t)
+            && currency.as_deref().is_none_or(|c| p["currency"] == c)
+    });
+    list("/v1/prices", &params, matching)
+}
+
+/// The parameter names each route accepts.
+pub fn allowed(route: Route) -> &'static [&'static str] {
+    match route {
+        Route::CreateCustomer => CUSTOMER_CREATE,
+        Route::UpdateCustomer => CUSTOMER_UPDATE,
+        Route::ListCustomers => CUSTOMER_LIST,
+        Route::CreateProduct => PRODUCT_CREATE,
+        Route::UpdateProduct => PRODUCT_UPDATE,
+        Route::ListProducts => PRODUCT_LIST,
+        Route::CreatePrice => PRICE_CREATE,
+        Route::UpdatePrice => PRICE_UPDATE,
+        Route::ListPrices => PRICE_LIST,
+        Route::Retrieve => &[],
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    CreateCustomer,
+    UpdateCustomer,
+    ListCustomers,
+    CreateProduct,
+    UpdateProduct,
+    ListProducts,
+    CreatePrice,
+    UpdatePrice,
+    ListPrices,
+    Retrieve,
+}

@@ -1,0 +1,123 @@
+//! In-memory state: one collection per object type, in creation order, plus the idempotency
+//! record. Everything sits behind one mutex, so each request is applied atomically.
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::params::Params;
+
+#[derive(Default)]
+pub struct Collection {
+    items: HashMap<String, Value>,
+    order: Vec<String>,
+}
+
+impl Collection {
+    pub fn insert(&mut self, id: String, object: Value) {
+        if self.items.insert(id.clone(), object).is_none() {
+            self.order.push(id);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Value> {
+        self.items.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
+        self.items.get_mut(id)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.items.contains_key(id)
+    }
+
+    /// Newest first, as Stripe lists.
+    pub fn newest_first(&self) -> impl Iterator<Item = &Value> {
+        self.order.iter().rev().filter_map(|id| self.items.get(id))
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.items.values_mut()
+    }
+}
+
+/// A stored response to an idempotent request.
+#[derive(Clone)]
+pub struct Replay {
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub customers: Collection,
+    pub products: Collection,
+    pub prices: Collection,
+    pub idempotency: HashMap<String, Replay>,
+    /// Seconds added to the wall clock (the test clock advances this).
+    pub clock_offset: i64,
+    pub request_count: u64,
+}
+
+impl State {
+    pub fn now(&self) -> i64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        wall + self.clock_offset
+    }
+}
+
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+pub fn new_id(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let tail: String = (0..14)
+        .map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}_{tail}")
+}
+
+/// Stripe's list envelope with `limit`, `starting_after` and `ending_before`.
+pub fn list<'a>(
+    url: &str,
+    params: &Params,
+    items: impl Iterator<Item = &'a Value>,
+) -> Result<Value, ApiError> {
+    let limit = params.int("limit")?.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid(
+            "This value must be greater than or equal to 1 and less than or equal to 100.",
+            Some("limit"),
+        ));
+    }
+    let limit = limit as usize;
+    let all: Vec<&Value> = items.collect();
+    let position = |id: &str| all.iter().position(|v| v["id"] == id);
+    let (start, end) = if let Some(after) = params.str("starting_after")? {
+        let at = position(&after).ok_or_else(|| {
+            ApiError::invalid(format!("No such object: '{after}'"), Some("starting_after"))
+        })?;
+        (at + 1, all.len())
+    } else if let Some(before) = params.str("ending_before")? {
+        let at = position(&before).ok_or_else(|| {
+            ApiError::invalid(format!("No such object: '{before}'"), Some("ending_before"))
+        })?;
+        (at.saturating_sub(limit), at)
+    } else {
+        (0, all.len())
+    };
+    let window = &all[start..end];
+    let page: Vec<Value> = window.iter().take(limit).map(|v| (*v).clone()).collect();
+    Ok(json!({
+        "object": "list",
+        "data": page,
+        "has_more": window.len() > limit,
+        "url": url,
+    }))
+}
