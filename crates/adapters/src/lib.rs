@@ -1,1 +1,22 @@
+//! creditgate's adapters: the domain's ports implemented on DynamoDB (serde_dynamo), Step
+//! Functions and Stripe (async-stripe), plus what every binary needs once: typed configuration
+//! from the environment, the AWS SDK configuration on one TLS stack (rustls with ring), and the
+//! Stripe client.
+//!
+//! Local endpoints come through the SDK's standard variables (`AWS_ENDPOINT_URL`, ...) and
+//! `STRIPE_API_BASE`; nothing here knows whether it runs locally.
+//!
+//! With the `test-util` feature, [`fakes`] holds in-memory implementations of every port for
+//! handler tests. Release builds never enable it.
 
+pub mod aws;
+pub mod config;
+pub mod dynamo;
+pub mod items;
+pub mod sfn;
+pub mod stripe_api;
+
+#[cfg(feature = "test-util")]
+pub mod fakes;
+
+pub use config::{ConfigError, Env};

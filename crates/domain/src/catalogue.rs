@@ -249,6 +249,13 @@ impl Catalogue {
         Ok(Self { plans, free })
     }
 
+    /// The workspace's `plans.json`, compiled into every binary so a deployed Lambda and the
+    /// catalogue it was built with cannot disagree. Changing plans means a redeploy and a
+    /// `creditgate plans sync`.
+    pub fn bundled() -> Result<Self, CatalogueError> {
+        Self::parse(include_str!("../../../plans.json"))
+    }
+
     pub fn plans(&self) -> &[Plan] {
         &self.plans
     }

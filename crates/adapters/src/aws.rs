@@ -1,0 +1,16 @@
+//! The AWS SDK configuration, built once per process on rustls with ring (the same TLS stack
+//! async-stripe uses, so only one is compiled). Endpoints follow the SDK's standard variables,
+//! so `AWS_ENDPOINT_URL=http://127.0.0.1:5000` points everything at moto.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+pub async fn sdk_config() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}

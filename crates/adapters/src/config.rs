@@ -1,0 +1,108 @@
+//! Typed configuration read once from the environment at cold start, failing fast with a
+//! message that names the missing or malformed variable.
+
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {problem}")]
+    Invalid { name: &'static str, problem: String },
+}
+
+/// Reads variables from a lookup function, so tests need not touch the process environment.
+pub struct Env<F = fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Env {
+    pub fn process() -> Self {
+        Self {
+            lookup: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn from_fn(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn parsed<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: fmt::Display,
+    {
+        self.optional(name)
+            .map(|raw| {
+                raw.trim()
+                    .parse()
+                    .map_err(|e: T::Err| ConfigError::Invalid {
+                        name,
+                        problem: e.to_string(),
+                    })
+            })
+            .transpose()
+    }
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let env = Env::from_fn(|_| None);
+        assert_eq!(
+            env.required("TABLE_NAME").err().map(|e| e.to_string()),
+            Some("environment variable TABLE_NAME is not set".into())
+        );
+    }
+
+    #[test]
+    fn a_malformed_number_is_named() {
+        let env = Env::from_fn(|_| Some("soon".into()));
+        let err = env
+            .parsed::<u64>("FREE_PERIOD_SECONDS")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("FREE_PERIOD_SECONDS")));
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        assert_eq!(
+            format!("{:?}", Secret::new("sk_live_x".into())),
+            "Secret([redacted])"
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The `Accounts` port and the plan store on one DynamoDB table.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use domain::ids::UserSub;
+use domain::ports::{Accounts, Created, PortError};
+use domain::profile::Profile;
+
+use crate::items::{CustomerLinkItem, PROFILE_SK, PlanItem, ProfileItem, user_pk};
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(pk)),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    }
+
+    pub async fn plan_item(&self, pk: &str) -> Result<Option<PlanItem>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk.to_owned(), "PLAN")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::new("read plan item", e))?;
+        out.item
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(|e| PortError::new("decode plan item", e))
+    }
+
+    pub async fn put_plan_item(&self, item: &PlanItem) -> Result<(), PortError> {
+        let item =
+            serde_dynamo::to_item(item).map_err(|e| PortError::new("encode plan item", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| PortError::new("write plan item", e))?;
+        Ok(())
+    }
+}
+
+impl Accounts for DynamoStore {
+    async fn profile(&self, sub: &UserSub) -> Result<Option<Profile>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user_pk(sub), PROFILE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::new("read profile", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let item: ProfileItem =
+            serde_dynamo::from_item(item).map_err(|e| PortError::new("decode profile", e))?;
+        Profile::try_from(item)
+            .map(Some)
+            .map_err(|e| PortError::new("decode profile", e))
+    }
+
+    async fn create_profile(&self, profile: &Profile) -> Result<Created, PortError> {
+        let encode = |e| PortError::new("encode profile", e);
+        let profile_item = serde_dynamo::to_item(ProfileItem::from(profile)).map_err(encode)?;
+        let link_item =
+            serde_dynamo::to_item(CustomerLinkItem::new(&profile.customer, &profile.sub))
+                .map_err(encode)?;
+        let build = |e| PortError::new("build profile transaction", e);
+        let put_profile = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(profile_item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        // The link may already exist from an earlier attempt, but only ever for this user.
+        let put_link = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(link_item))
+            .condition_expression("attribute_not_exists(pk) OR #sub = :sub")
+            .expression_attribute_names("#sub", "sub")
+            .expression_attribute_values(":sub", AttributeValue::S(profile.sub.to_string()))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_profile).build())
+            .transact_items(TransactWriteItem::builder().put(put_link).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::New),
+            Err(err) => {
+                let cancelled = err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception());
+                // A cancelled transaction wrote nothing. If the profile now exists, a concurrent
+                // or earlier attempt made it; anything else (a customer linked to another user)
+                // is a real error.
+                if cancelled && self.profile(&profile.sub).await?.is_some() {
+                    Ok(Created::AlreadyExisted)
+                } else {
+                    Err(PortError::new("create profile", err))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! DynamoDB item shapes, separate from the domain types and converted with `TryFrom`.
+//! One table: `pk`/`sk` strings (see DESIGN.md "Data").
+
+use domain::catalogue::{Plan, SaleMode};
+use domain::ids::{Credits, Email, InvalidId, PlanId, StripeCustomerId, UserSub};
+use domain::profile::{Access, Profile};
+use serde::{Deserialize, Serialize};
+
+pub const PROFILE_SK: &str = "PROFILE";
+
+pub fn user_pk(sub: &UserSub) -> String {
+    format!("USER#{sub}")
+}
+
+pub fn customer_pk(customer: &StripeCustomerId) -> String {
+    format!("CUSTOMER#{customer}")
+}
+
+pub fn plan_pk(plan: &PlanId) -> String {
+    format!("PLAN#{plan}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileItem {
+    pub pk: String,
+    pub sk: String,
+    pub sub: String,
+    pub email: String,
+    pub stripe_customer_id: String,
+    pub plan_id: String,
+    pub allowance: u64,
+    pub purchased: u64,
+    pub access: String,
+    pub manager_generation: u64,
+    /// The last credit-manager cycle that granted (written by the state machine only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_cycle: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance_granted_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ItemError {
+    #[error("profile item {pk}: {source}")]
+    Id {
+        pk: String,
+        #[source]
+        source: InvalidId,
+    },
+    #[error("profile item {pk}: unknown access state")]
+    Access { pk: String },
+}
+
+impl From<&Profile> for ProfileItem {
+    fn from(p: &Profile) -> Self {
+        Self {
+            pk: user_pk(&p.sub),
+            sk: PROFILE_SK.into(),
+            sub: p.sub.to_string(),
+            email: p.email.to_string(),
+            stripe_customer_id: p.customer.to_string(),
+            plan_id: p.plan.to_string(),
+            allowance: p.allowance.get(),
+            purchased: p.purchased.get(),
+            access: p.access.as_str().into(),
+            manager_generation: p.manager_generation,
+            manager_cycle: None,
+            allowance_granted_at: None,
+            created_at: p.created_at.clone(),
+            updated_at: p.created_at.clone(),
+        }
+    }
+}
+
+impl TryFrom<ProfileItem> for Profile {
+    type Error = ItemError;
+
+    fn try_from(item: ProfileItem) -> Result<Self, Self::Error> {
+        let pk = item.pk.clone();
+        let id = |source| ItemError::Id {
+            pk: pk.clone(),
+            source,
+        };
+        Ok(Profile {
+            sub: UserSub::parse(&item.sub).map_err(id)?,
+            email: Email::parse(&item.email).map_err(id)?,
+            customer: StripeCustomerId::parse(&item.stripe_customer_id).map_err(id)?,
+            plan: PlanId::parse(&item.plan_id).map_err(id)?,
+            allowance: Credits::new(item.allowance),
+            purchased: Credits::new(item.purchased),
+            access: Access::parse(&item.access).ok_or(ItemError::Access { pk: pk.clone() })?,
+            manager_generation: item.manager_generation,
+            created_at: item.created_at,
+        })
+    }
+}
+
+/// `CUSTOMER#<cus_id>` / `USER`: webhooks arrive with customer ids; this finds the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLinkItem {
+    pub pk: String,
+    pub sk: String,
+    pub sub: String,
+}
+
+impl CustomerLinkItem {
+    pub fn new(customer: &StripeCustomerId, sub: &UserSub) -> Self {
+        Self {
+            pk: customer_pk(customer),
+            sk: "USER".into(),
+            sub: sub.to_string(),
+        }
+    }
+}
+
+/// `PLAN#<id>` / `PLAN`: the synced catalogue with Stripe's ids, written by `creditgate plans sync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub pk: String,
+    pub sk: String,
+    pub plan_id: String,
+    pub name: String,
+    pub credits: u64,
+    pub period: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    pub trial_days: u32,
+    pub sold_as: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_price_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_price_id: Option<String>,
+}
+
+impl PlanItem {
+    /// The item for `plan`, with the Stripe price ids that currently serve it.
+    pub fn new(
+        plan: &Plan,
+        subscription_price: Option<String>,
+        pack_price: Option<String>,
+    ) -> Self {
+        Self {
+            pk: plan_pk(plan.id()),
+            sk: "PLAN".into(),
+            plan_id: plan.id().to_string(),
+            name: plan.name().to_owned(),
+            credits: plan.credits().get(),
+            period: plan.period().as_str().into(),
+            amount: plan.price().map(|m| m.amount()),
+            currency: plan.price().map(|m| m.currency().to_owned()),
+            trial_days: plan.trial_days(),
+            sold_as: plan
+                .sale_modes()
+                .map(|m| SaleMode::as_str(m).to_owned())
+                .collect(),
+            stripe_product_id: (!plan.is_free()).then(|| plan.product_id()),
+            subscription_price_id: subscription_price,
+            pack_price_id: pack_price,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn profile() -> Result<Profile, InvalidId> {
+        Ok(Profile::new_signup(
+            UserSub::parse("0f6c2a4e-1111-2222-3333-444455556666")?,
+            Email::parse("ada@example.com")?,
+            StripeCustomerId::parse("cus_ABC123")?,
+            PlanId::parse("free")?,
+            "2026-11-23T15:00:00Z".into(),
+        ))
+    }
+
+    #[test]
+    fn a_profile_round_trips_through_its_dynamodb_item() -> anyhow::Result<()> {
+        let original = profile()?;
+        let item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(ProfileItem::from(&original))?;
+        assert_eq!(
+            item.get("pk"),
+            Some(&AttributeValue::S(
+                "USER#0f6c2a4e-1111-2222-3333-444455556666".into()
+            ))
+        );
+        assert_eq!(item.get("allowance"), Some(&AttributeValue::N("0".into())));
+        assert_eq!(
+            item.get("manager_generation"),
+            Some(&AttributeValue::N("1".into()))
+        );
+        let back: ProfileItem = serde_dynamo::from_item(item)?;
+        assert_eq!(Profile::try_from(back)?, original);
+        Ok(())
+    }
+
+    #[test]
+    fn a_corrupt_item_is_an_error_naming_the_item() -> anyhow::Result<()> {
+        let mut item = ProfileItem::from(&profile()?);
+        item.stripe_customer_id = "not-a-customer".into();
+        let err = Profile::try_from(item)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("USER#0f6c2a4e") && err.contains("Stripe customer id"),
+            "{err}"
+        );
+        Ok(())
+    }
+}
