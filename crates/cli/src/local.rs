@@ -1,0 +1,124 @@
+//! `creditgate local signup`: what Cognito does on a sign-up, done against the local stack.
+
+use std::collections::HashMap;
+
+use adapters::Env;
+use anyhow::{Context, bail};
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub async fn signup(email: &str, password: &str) -> anyhow::Result<()> {
+    let email = domain::ids::Email::parse(email)?;
+    let env = Env::process();
+    let pool = env.required("USER_POOL_ID")?;
+    let invoke = env
+        .optional("LAMBDA_INVOKE_URL")
+        .unwrap_or_else(|| "http://127.0.0.1:9000".into());
+    let aws = adapters::aws::sdk_config().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&aws);
+
+    let user = match cognito
+        .admin_create_user()
+        .user_pool_id(&pool)
+        .username(email.as_str())
+        .user_attributes(
+            AttributeType::builder()
+                .name("email")
+                .value(email.as_str())
+                .build()?,
+        )
+        .user_attributes(
+            AttributeType::builder()
+                .name("email_verified")
+                .value("true")
+                .build()?,
+        )
+        .message_action(MessageActionType::Suppress)
+        .send()
+        .await
+    {
+        Ok(out) => out.user.context("Cognito returned no user")?,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_username_exists_exception()) =>
+        {
+            bail!("{email} is already signed up in the local user pool")
+        }
+        Err(e) => return Err(e).context("create the Cognito user (is moto running?)"),
+    };
+    cognito
+        .admin_set_user_password()
+        .user_pool_id(&pool)
+        .username(email.as_str())
+        .password(password)
+        .permanent(true)
+        .send()
+        .await
+        .context("set the user's password")?;
+    let attributes: HashMap<String, String> = user
+        .attributes()
+        .iter()
+        .filter_map(|a| a.value().map(|v| (a.name().to_owned(), v.to_owned())))
+        .collect();
+    let sub = attributes
+        .get("sub")
+        .context("the Cognito user has no sub")?;
+
+    let event = post_confirmation_event(&pool, sub, email.as_str());
+    let response = post_json(
+        &invoke,
+        "/2015-03-31/functions/post-confirmation/invocations",
+        &event.to_string(),
+    )
+    .await
+    .with_context(|| format!("invoke post-confirmation through cargo lambda watch at {invoke}"))?;
+    if response.0 != 200 {
+        bail!("post-confirmation failed ({}): {}", response.0, response.1);
+    }
+    println!("signed up {email} as {sub}");
+    Ok(())
+}
+
+/// The event Cognito sends a PostConfirmation trigger after a sign-up is confirmed.
+pub fn post_confirmation_event(pool: &str, sub: &str, email: &str) -> serde_json::Value {
+    json!({
+        "version": "1",
+        "region": "us-east-1",
+        "userPoolId": pool,
+        "userName": sub,
+        "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": "local"},
+        "triggerSource": "PostConfirmation_ConfirmSignUp",
+        "request": {"userAttributes": {
+            "sub": sub,
+            "email": email,
+            "email_verified": "true",
+            "cognito:user_status": "CONFIRMED"
+        }},
+        "response": {}
+    })
+}
+
+/// A minimal HTTP/1.1 POST for the loopback runtime API of `cargo lambda watch`.
+async fn post_json(base: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    let authority = base
+        .strip_prefix("http://")
+        .context("LAMBDA_INVOKE_URL must be an http:// URL")?
+        .trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority).await?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("malformed HTTP response")?;
+    Ok((status, body.to_owned()))
+}
