@@ -1,0 +1,6 @@
+//! End-to-end: the real binaries (`scripts/dev` → moto, stripe-emulator, `cargo lambda watch`,
+//! post-confirmation, the `creditgate` CLI) against the local stack, asserting on what the
+//! emulator and moto hold afterwards. Each test starts its own stack on free ports.
+
+mod plans_sync;
+mod signup;

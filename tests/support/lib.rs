@@ -1,0 +1,262 @@
+//! The end-to-end harness: [`Stack::start`] runs `scripts/dev` (the same script a developer
+//! runs) on free ports with its own state directory, waits until it is ready, and hands out
+//! clients for moto, the stripe-emulator and `cargo lambda watch`. Dropping the stack stops
+//! `scripts/dev` by its PID, which stops every process it started.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `scripts/dev` as a child process; dropping it stops the whole stack by its PID.
+struct Dev(Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SIGTERM lets scripts/dev stop everything it started; SIGKILL only if it hangs.
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Stack {
+    _dev: Dev,
+    pub env: HashMap<String, String>,
+    pub state_dir: PathBuf,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub stripe: stripe::Client,
+}
+
+fn tail_logs(state_dir: &Path) -> String {
+    let mut out = String::new();
+    for name in ["dev.log", "moto.log", "stripe-emulator.log", "watch.log"] {
+        if let Ok(text) = std::fs::read_to_string(state_dir.join(name)) {
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out.push_str(&format!("--- {name} (last 40 lines)\n"));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+impl Stack {
+    /// Starts the whole local stack. `free_period_seconds` replaces the Free plan's week.
+    pub async fn start(name: &str, free_period_seconds: u64) -> anyhow::Result<Self> {
+        let state_dir = target_dir()
+            .join("e2e")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state_dir);
+        std::fs::create_dir_all(&state_dir)?;
+        let log = std::fs::File::create(state_dir.join("dev.log"))?;
+        let mut dev = Dev(Command::new(workspace_root().join("scripts/dev"))
+            .env("MOTO_PORT", free_port()?.to_string())
+            .env("STRIPE_EMULATOR_PORT", free_port()?.to_string())
+            .env("WATCH_PORT", free_port()?.to_string())
+            .env("FREE_PERIOD_SECONDS", free_period_seconds.to_string())
+            .env("CREDITGATE_STATE_DIR", &state_dir)
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("start scripts/dev")?);
+
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !state_dir.join("ready").exists() {
+            if let Some(status) = dev.0.try_wait()? {
+                bail!(
+                    "scripts/dev exited ({status}) before the stack was ready:\n{}",
+                    tail_logs(&state_dir)
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the stack was not ready within 600s:\n{}",
+                    tail_logs(&state_dir)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let text = std::fs::read_to_string(state_dir.join("env"))?;
+        let env: HashMap<String, String> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let get = |name: &str| {
+            env.get(name)
+                .cloned()
+                .with_context(|| format!("{name} missing from the env file"))
+        };
+        let conf = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(get("AWS_ENDPOINT_URL")?)
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "e2e"),
+            ))
+            .http_client(adapters::aws::http_client())
+            .build();
+        let stripe = stripe::ClientBuilder::new(get("STRIPE_SECRET_KEY")?)
+            .url(get("STRIPE_API_BASE")?)
+            .build()?;
+        Ok(Self {
+            _dev: dev,
+            dynamodb: aws_sdk_dynamodb::Client::new(&conf),
+            sfn: aws_sdk_sfn::Client::new(&conf),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
+            stripe,
+            env,
+            state_dir,
+        })
+    }
+
+    pub fn logs(&self) -> String {
+        tail_logs(&self.state_dir)
+    }
+
+    pub fn var(&self, name: &str) -> anyhow::Result<String> {
+        self.env
+            .get(name)
+            .cloned()
+            .with_context(|| format!("{name} missing from the stack's env file"))
+    }
+
+    /// Runs the `creditgate` CLI with the stack's environment.
+    pub fn creditgate(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        self.creditgate_with(args, &[])
+    }
+
+    pub fn creditgate_with(
+        &self,
+        args: &[&str],
+        overrides: &[(&str, &str)],
+    ) -> anyhow::Result<std::process::Output> {
+        let mut cmd = Command::new(target_dir().join("debug/creditgate"));
+        cmd.args(args).envs(&self.env).current_dir(workspace_root());
+        for (k, v) in overrides {
+            cmd.env(k, v);
+        }
+        cmd.output().context("run creditgate")
+    }
+
+    /// POSTs an event to a function through `cargo lambda watch`'s invoke API.
+    /// A function that never answers fails the call after two minutes instead of hanging.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        event: &serde_json::Value,
+    ) -> anyhow::Result<(u16, String)> {
+        tokio::time::timeout(Duration::from_secs(120), self.invoke_inner(function, event))
+            .await
+            .with_context(|| format!("{function} did not answer within 120s\n{}", self.logs()))?
+    }
+
+    async fn invoke_inner(
+        &self,
+        function: &str,
+        event: &serde_json::Value,
+    ) -> anyhow::Result<(u16, String)> {
+        let base = self.var("LAMBDA_INVOKE_URL")?;
+        let authority = base
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let body = event.to_string();
+        let mut stream = tokio::net::TcpStream::connect(&authority).await?;
+        let request = format!(
+            "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .context("malformed HTTP response")?;
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("no status")?;
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Ok((status, body))
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
