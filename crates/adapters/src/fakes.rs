@@ -58,13 +58,11 @@ impl Accounts for InMemoryAccounts {
         if profiles.contains_key(profile.sub.as_str()) {
             return Ok(Created::AlreadyExisted);
         }
-        if let Some(owner) = links.get(profile.customer.as_str()) {
-            if owner != profile.sub.as_str() {
-                return Err(PortError::new(
-                    "create profile",
-                    "customer linked to another user",
-                ));
-            }
+        if links
+            .get(profile.customer.as_str())
+            .is_some_and(|owner| owner != profile.sub.as_str())
+        {
+            return Err(PortError::new("create profile", "customer linked to another user"));
         }
         profiles.insert(profile.sub.to_string(), profile.clone());
         links.insert(profile.customer.to_string(), profile.sub.to_string());

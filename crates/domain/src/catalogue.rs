@@ -219,7 +219,7 @@ impl Catalogue {
         for plan in &plans {
             if !seen.insert(plan.id.clone()) {
                 return Err(plan_err(
-                    &plan.id.to_string(),
+                    plan.id.as_str(),
                     "id",
                     "is used by more than one plan",
                 ));
@@ -303,7 +303,7 @@ fn parse_plan(index: usize, raw: &Value) -> Result<Plan, CatalogueError> {
     }
 
     let id = PlanId::parse(required_str(obj, "id", &label)?)
-        .map_err(|e| err("id", &e.problem.to_string()))?;
+        .map_err(|e| err("id", e.problem))?;
     let name = required_str(obj, "name", &label)?.trim().to_owned();
     if name.is_empty() || name.len() > 100 {
         return Err(err("name", "must be 1 to 100 characters"));

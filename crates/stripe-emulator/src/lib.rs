@@ -112,17 +112,17 @@ impl Emulator {
             ),
             _ => None,
         };
-        if let Some(key) = &idempotency_key {
-            if let Some(replay) = state.idempotency.get(key) {
-                if replay.fingerprint != fingerprint {
-                    return Err(ApiError::idempotency(key));
-                }
-                return Ok(Outcome {
-                    status: StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK),
-                    body: replay.body.clone(),
-                    replayed: true,
-                });
+        if let Some(key) = &idempotency_key
+            && let Some(replay) = state.idempotency.get(key)
+        {
+            if replay.fingerprint != fingerprint {
+                return Err(ApiError::idempotency(key));
             }
+            return Ok(Outcome {
+                status: StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK),
+                body: replay.body.clone(),
+                replayed: true,
+            });
         }
 
         let result = apply(&mut state, route, id.as_deref(), params);

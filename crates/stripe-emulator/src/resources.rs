@@ -394,15 +394,15 @@ pub fn update_price(state: &mut State, id: &str, params: Params) -> Result<Value
     if !state.prices.contains(id) {
         return Err(ApiError::no_such("price", id, "id"));
     }
-    if let Some(key) = params.str("lookup_key")? {
-        if !key.is_empty() {
-            claim_lookup_key(
-                state,
-                id,
-                &key,
-                params.bool("transfer_lookup_key")?.unwrap_or(false),
-            )?;
-        }
+    if let Some(key) = params.str("lookup_key")?
+        && !key.is_empty()
+    {
+        claim_lookup_key(
+            state,
+            id,
+            &key,
+            params.bool("transfer_lookup_key")?.unwrap_or(false),
+        )?;
     }
     let price = state
         .prices
