@@ -58,7 +58,11 @@ async fn plans_sync_converges_says_so_on_a_rerun_moves_lookup_keys_and_rejects_b
             .map(String::as_str),
         Some("1000")
     );
-    assert!(!plan_item(&stack, "free").await?.contains_key("subscription_price_id"));
+    assert!(
+        !plan_item(&stack, "free")
+            .await?
+            .contains_key("subscription_price_id")
+    );
 
     // A second run changes nothing and says so.
     let again = stack.creditgate(&["plans", "sync"])?;

@@ -62,7 +62,10 @@ impl Accounts for InMemoryAccounts {
             .get(profile.customer.as_str())
             .is_some_and(|owner| owner != profile.sub.as_str())
         {
-            return Err(PortError::new("create profile", "customer linked to another user"));
+            return Err(PortError::new(
+                "create profile",
+                "customer linked to another user",
+            ));
         }
         profiles.insert(profile.sub.to_string(), profile.clone());
         links.insert(profile.customer.to_string(), profile.sub.to_string());

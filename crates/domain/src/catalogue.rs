@@ -302,8 +302,7 @@ fn parse_plan(index: usize, raw: &Value) -> Result<Plan, CatalogueError> {
         ));
     }
 
-    let id = PlanId::parse(required_str(obj, "id", &label)?)
-        .map_err(|e| err("id", e.problem))?;
+    let id = PlanId::parse(required_str(obj, "id", &label)?).map_err(|e| err("id", e.problem))?;
     let name = required_str(obj, "name", &label)?.trim().to_owned();
     if name.is_empty() || name.len() > 100 {
         return Err(err("name", "must be 1 to 100 characters"));
