@@ -2,5 +2,6 @@
 //! post-confirmation, the `creditgate` CLI) against the local stack, asserting on what the
 //! emulator and moto hold afterwards. Each test starts its own stack on free ports.
 
+mod credit_manager;
 mod plans_sync;
 mod signup;
