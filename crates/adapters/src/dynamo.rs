@@ -24,6 +24,14 @@ impl DynamoStore {
         }
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("pk".to_owned(), AttributeValue::S(pk)),

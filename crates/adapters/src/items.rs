@@ -2,7 +2,7 @@
 //! One table: `pk`/`sk` strings (see DESIGN.md "Data").
 
 use domain::catalogue::{Plan, SaleMode};
-use domain::ids::{Credits, Email, InvalidId, PlanId, StripeCustomerId, UserSub};
+use domain::ids::{ApiKeyHash, Credits, Email, InvalidId, PlanId, StripeCustomerId, UserSub};
 use domain::profile::{Access, Profile};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,10 @@ pub fn user_pk(sub: &UserSub) -> String {
 
 pub fn customer_pk(customer: &StripeCustomerId) -> String {
     format!("CUSTOMER#{customer}")
+}
+
+pub fn api_key_pk(hash: &ApiKeyHash) -> String {
+    format!("APIKEY#{}", hash.as_str())
 }
 
 pub fn plan_pk(plan: &PlanId) -> String {
@@ -37,6 +41,10 @@ pub struct ProfileItem {
     pub manager_cycle: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowance_granted_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_prefix: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -68,6 +76,8 @@ impl From<&Profile> for ProfileItem {
             manager_generation: p.manager_generation,
             manager_cycle: None,
             allowance_granted_at: None,
+            api_key_hash: p.api_key.as_ref().map(|(h, _)| h.as_str().to_owned()),
+            api_key_prefix: p.api_key.as_ref().map(|(_, prefix)| prefix.clone()),
             created_at: p.created_at.clone(),
             updated_at: p.created_at.clone(),
         }
@@ -92,6 +102,12 @@ impl TryFrom<ProfileItem> for Profile {
             purchased: Credits::new(item.purchased),
             access: Access::parse(&item.access).ok_or(ItemError::Access { pk: pk.clone() })?,
             manager_generation: item.manager_generation,
+            api_key: match (item.api_key_hash, item.api_key_prefix) {
+                (Some(hash), Some(prefix)) => {
+                    Some((ApiKeyHash::from_stored(&hash).map_err(id)?, prefix))
+                }
+                _ => None,
+            },
             created_at: item.created_at,
         })
     }
@@ -198,6 +214,22 @@ mod tests {
         assert_eq!(
             item.get("manager_generation"),
             Some(&AttributeValue::N("1".into()))
+        );
+        let back: ProfileItem = serde_dynamo::from_item(item)?;
+        assert_eq!(Profile::try_from(back)?, original);
+        Ok(())
+    }
+
+    #[test]
+    fn a_profile_with_an_api_key_round_trips() -> anyhow::Result<()> {
+        let mut original = profile()?;
+        let key = domain::ids::ApiKey::from_entropy([1; 32]);
+        original.api_key = Some((key.hash(), key.prefix()));
+        let item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(ProfileItem::from(&original))?;
+        assert_eq!(
+            item.get("api_key_prefix"),
+            Some(&AttributeValue::S("cgk_01010101".into()))
         );
         let back: ProfileItem = serde_dynamo::from_item(item)?;
         assert_eq!(Profile::try_from(back)?, original);

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod config;
 pub mod dynamo;
 pub mod items;
+pub mod metering;
 pub mod sfn;
 pub mod stripe_api;
 

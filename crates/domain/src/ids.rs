@@ -177,8 +177,66 @@ impl ApiKeyHash {
     }
 }
 
+/// A freshly issued API key: shown to its owner once, then only its hash and prefix are kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub const SCHEME: &'static str = "cgk_";
+
+    /// A key from 32 bytes of entropy the caller draws from a CSPRNG (the domain does no I/O).
+    pub fn from_entropy(bytes: [u8; 32]) -> Self {
+        Self(format!("{}{}", Self::SCHEME, hex::encode(bytes)))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> ApiKeyHash {
+        ApiKeyHash::of(&self.0)
+    }
+
+    /// What may be shown later to tell keys apart: the scheme and 8 hex digits.
+    pub fn prefix(&self) -> String {
+        self.0.chars().take(Self::SCHEME.len() + 8).collect()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({}…)", self.prefix())
+    }
+}
+
+impl ApiKeyHash {
+    /// A stored hash, as read back from the table.
+    pub fn from_stored(hex_digest: &str) -> Result<Self, InvalidId> {
+        if hex_digest.len() == 64
+            && hex_digest
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            Ok(Self(hex_digest.to_owned()))
+        } else {
+            Err(invalid("API key hash", "is not 64 lowercase hex digits"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_new_api_key_shows_only_its_prefix_when_debug_printed() {
+        let key = ApiKey::from_entropy([7; 32]);
+        assert!(key.expose().starts_with("cgk_0707"));
+        assert_eq!(key.expose().len(), 4 + 64);
+        assert_eq!(key.prefix(), "cgk_07070707");
+        assert_eq!(format!("{key:?}"), "ApiKey(cgk_07070707…)");
+        assert_eq!(ApiKeyHash::from_stored(key.hash().as_str()), Ok(key.hash()));
+        assert!(ApiKeyHash::from_stored("xyz").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -4,10 +4,12 @@
 //! - [`catalogue`]: `plans.json` parsed once into typed plans, with its invariants.
 //! - [`signup`]: what a confirmed Cognito sign-up means (customer, Free profile, credit manager).
 //! - [`sync`]: the plan of changes that makes Stripe's catalogue match `plans.json`.
+//! - [`metering`]: spending credits per API call, atomically, never below zero.
 //! - [`ports`]: the small traits the use cases need; `adapters` implements them.
 
 pub mod catalogue;
 pub mod ids;
+pub mod metering;
 pub mod ports;
 pub mod profile;
 pub mod signup;

@@ -52,6 +52,19 @@ pub trait Accounts {
     ) -> impl Future<Output = Result<Created, PortError>> + Send;
 }
 
+/// API keys: hash-only storage, one current key per user.
+pub trait ApiKeys {
+    /// Makes `new` the user's only key in one transaction: its `APIKEY#` item is written, the
+    /// profile points at it, and the previous key's item (if any) is deleted, so the old key
+    /// stops working at once. Fails if the profile does not exist.
+    fn rotate_api_key(
+        &self,
+        sub: &UserSub,
+        new: &crate::ids::ApiKeyHash,
+        prefix: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// The payment provider's customers.
 pub trait Billing {
     /// Creates the customer for `sub`. The same `idempotency_key` always yields the same

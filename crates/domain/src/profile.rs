@@ -42,6 +42,8 @@ pub struct Profile {
     /// Only a credit-manager execution started for this generation may grant. Bumped whenever
     /// the manager must stop (a paid plan starts) or restart (back to Free).
     pub manager_generation: u64,
+    /// The current API key's hash and display prefix; `None` until a key is issued.
+    pub api_key: Option<(crate::ids::ApiKeyHash, String)>,
     /// RFC 3339, UTC.
     pub created_at: String,
 }
@@ -65,6 +67,7 @@ impl Profile {
             purchased: Credits::ZERO,
             access: Access::Active,
             manager_generation: 1,
+            api_key: None,
             created_at: now_rfc3339,
         }
     }
