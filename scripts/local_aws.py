@@ -203,7 +203,9 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
     resources = template["Resources"]
     by_type = lambda t: [(k, v) for k, v in resources.items() if v["Type"] == t]
     handled = {"AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
-               "AWS::Serverless::StateMachine", "AWS::Serverless::Function", "AWS::Lambda::Permission"}
+               "AWS::Serverless::StateMachine", "AWS::Serverless::Function", "AWS::Lambda::Permission",
+               # Served by `cargo lambda watch` (function URLs stand in for the HTTP API's routes).
+               "AWS::Serverless::HttpApi"}
     for logical, res in resources.items():
         if res["Type"] not in handled:
             print(f"provision: skipping {logical} ({res['Type']}): not part of the local stack", file=sys.stderr)
@@ -258,7 +260,12 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
         client = clients[0] if clients else idp.create_user_pool_client(**args)["UserPoolClient"]
         r.physical[logical] = client["ClientId"]
 
-    outputs = {name: r.resolve(o["Value"]) for name, o in (template.get("Outputs") or {}).items()}
+    outputs = {}
+    for name, o in (template.get("Outputs") or {}).items():
+        try:
+            outputs[name] = r.resolve(o["Value"])
+        except KeyError as missing:
+            print(f"provision: output {name} has no local value ({missing})", file=sys.stderr)
     # What each function would get as its environment (dynamic references left to the caller).
     functions = {}
     globals_env = ((template.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables", {})

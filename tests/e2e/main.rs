@@ -3,5 +3,6 @@
 //! emulator and moto hold afterwards. Each test starts its own stack on free ports.
 
 mod credit_manager;
+mod metering;
 mod plans_sync;
 mod signup;

@@ -80,6 +80,36 @@ pub async fn signup(email: &str, password: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn api_key(email: &str) -> anyhow::Result<()> {
+    let email = domain::ids::Email::parse(email)?;
+    let env = Env::process();
+    let pool = env.required("USER_POOL_ID")?;
+    let table = env.required("TABLE_NAME")?;
+    let aws = adapters::aws::sdk_config().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&aws);
+    let user = cognito
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username(email.as_str())
+        .send()
+        .await
+        .with_context(|| format!("find {email} in the local user pool (signed up?)"))?;
+    let sub = user
+        .user_attributes()
+        .iter()
+        .find(|a| a.name() == "sub")
+        .and_then(|a| a.value())
+        .context("the Cognito user has no sub")?;
+    let sub = domain::ids::UserSub::parse(sub)?;
+    let store = adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let key = domain::ids::ApiKey::from_entropy(rand::random());
+    domain::ports::ApiKeys::rotate_api_key(&store, &sub, &key.hash(), &key.prefix())
+        .await
+        .context("store the new API key")?;
+    println!("{}", key.expose());
+    Ok(())
+}
+
 /// The event Cognito sends a PostConfirmation trigger after a sign-up is confirmed.
 pub fn post_confirmation_event(pool: &str, sub: &str, email: &str) -> serde_json::Value {
     json!({

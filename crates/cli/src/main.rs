@@ -6,6 +6,7 @@
 //! - `creditgate local signup EMAIL`: the local stack's sign-up: creates the user in moto's
 //!   Cognito and invokes post-confirmation through `cargo lambda watch` with the event Cognito
 //!   would send (moto calls no triggers).
+//! - `creditgate local api-key EMAIL`: issues (rotates) the user's API key and prints it once.
 //!
 //! Env: `TABLE_NAME`, `STRIPE_SECRET_KEY`, `STRIPE_API_BASE` (optional), AWS endpoints via the
 //! SDK's variables; `local signup` also needs `USER_POOL_ID` and `LAMBDA_INVOKE_URL`
@@ -66,6 +67,8 @@ enum LocalCommand {
         #[arg(long, default_value = "Local-passw0rd!")]
         password: String,
     },
+    /// Issue (or rotate) a signed-up user's API key and print it; the old key stops working.
+    ApiKey { email: String },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -86,6 +89,9 @@ async fn main() -> ExitCode {
         Command::Local {
             command: LocalCommand::Signup { email, password },
         } => local::signup(&email, &password).await,
+        Command::Local {
+            command: LocalCommand::ApiKey { email },
+        } => local::api_key(&email).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
