@@ -17,7 +17,10 @@ use lambda_http::Body;
 fn cpu_seconds() -> anyhow::Result<f64> {
     // utime + stime of this process, in clock ticks (USER_HZ = 100 on Linux).
     let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).context("stat")?;
+    let after_comm = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("stat")?;
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     let utime: f64 = fields.get(11).context("utime")?.parse()?;
     let stime: f64 = fields.get(12).context("stime")?.parse()?;
@@ -33,7 +36,13 @@ async fn call(deps: &Deps<DynamoStore>, key: &str) -> anyhow::Result<u16> {
     Ok(handle(deps, request).await?.status().as_u16())
 }
 
-async fn set_balances(client: &aws_sdk_dynamodb::Client, table: &str, sub: &str, allowance: u64, purchased: u64) -> anyhow::Result<()> {
+async fn set_balances(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    sub: &str,
+    allowance: u64,
+    purchased: u64,
+) -> anyhow::Result<()> {
     client
         .update_item()
         .table_name(table)
@@ -52,18 +61,26 @@ async fn main() -> anyhow::Result<()> {
     let key = std::env::var("BENCH_API_KEY").context("BENCH_API_KEY")?;
     let sub = std::env::var("BENCH_SUB").context("BENCH_SUB")?;
     let table = std::env::var("TABLE_NAME").context("TABLE_NAME")?;
-    let calls: u32 = std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let calls: u32 = std::env::var("BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
 
     let aws = adapters::aws::sdk_config().await;
     let counter = RequestCounter::default();
-    let conf = aws_sdk_dynamodb::config::Builder::from(&aws).interceptor(counter.clone()).build();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&aws)
+        .interceptor(counter.clone())
+        .build();
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
     let admin = aws_sdk_dynamodb::Client::new(&aws);
     let deps = Deps::new(DynamoStore::new(client, table.clone()));
 
     set_balances(&admin, &table, &sub, 1_000_000, 0).await?;
     let before = counter.get();
-    anyhow::ensure!(call(&deps, &key).await? == 200, "the first call was refused");
+    anyhow::ensure!(
+        call(&deps, &key).await? == 200,
+        "the first call was refused"
+    );
     let cold = counter.get() - before;
     let before = counter.get();
     call(&deps, &key).await?;
@@ -86,10 +103,24 @@ async fn main() -> anyhow::Result<()> {
     let cpu = cpu_seconds()? - cpu_before;
     let requests = counter.get() - before;
 
-    println!("\ncredit-meter handler in process against the local stack (moto), {calls} sequential warm calls");
-    println!("DynamoDB requests per metered call: cold {cold}, warm {warm}, dipping into purchased {dip} (targets: warm 1, cold 2; the seed made 2 always)");
-    println!("DynamoDB requests per call over the run: {:.3}", requests as f64 / f64::from(calls));
-    println!("metered calls per second: {:.0} (wall {:.2} s; moto, serialised, is most of it)", f64::from(calls) / wall, wall);
-    println!("handler CPU time per call (this process: handler + SDK + HTTP client): {:.0} µs", cpu / f64::from(calls) * 1e6);
+    println!(
+        "\ncredit-meter handler in process against the local stack (moto), {calls} sequential warm calls"
+    );
+    println!(
+        "DynamoDB requests per metered call: cold {cold}, warm {warm}, dipping into purchased {dip} (targets: warm 1, cold 2; the seed made 2 always)"
+    );
+    println!(
+        "DynamoDB requests per call over the run: {:.3}",
+        requests as f64 / f64::from(calls)
+    );
+    println!(
+        "metered calls per second: {:.0} (wall {:.2} s; moto, serialised, is most of it)",
+        f64::from(calls) / wall,
+        wall
+    );
+    println!(
+        "handler CPU time per call (this process: handler + SDK + HTTP client): {:.0} µs",
+        cpu / f64::from(calls) * 1e6
+    );
     Ok(())
 }

@@ -8,7 +8,11 @@
 //! - Refuses unknown parameters and unknown routes with Stripe-shaped errors.
 //! - Objects are in the shape of the API version async-stripe targets (`STRIPE_API_VERSION`).
 //!
-//! Routes: `/v1/customers` (create, retrieve, update, list by email), `/v1/products` (create
+//! - Records every change as an event and delivers it, signed, to registered webhook endpoints,
+//!   retrying failures on Stripe's schedule compressed by `--retry-compression`.
+//!
+//! Routes: `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
+//! retrieve), `GET /_emulator/deliveries` (the delivery log), `/v1/customers` (create, retrieve, update, list by email), `/v1/products` (create
 //! with a chosen id, retrieve, update, list), `/v1/prices` (create with `lookup_key` and
 //! `transfer_lookup_key`, retrieve, update/deactivate, list by `lookup_keys`, `product`, `active`).
 
@@ -17,6 +21,7 @@ pub mod form;
 pub mod params;
 pub mod resources;
 pub mod store;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -35,17 +40,129 @@ use crate::store::{Replay, State, new_id};
 /// The Stripe API version whose object shapes the emulator serves.
 pub const STRIPE_API_VERSION: &str = "2026-09-30.endive";
 
+/// How webhook deliveries are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// Stripe's retry delays are divided by this (3600: an hour becomes a second).
+    pub retry_compression: f64,
+    /// How long an endpoint may take to answer.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            retry_compression: 3600.0,
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Emulator {
     api_key: Arc<str>,
     state: Arc<Mutex<State>>,
+    delivery: Delivery,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Emulator {
     pub fn new(api_key: impl Into<Arc<str>>) -> Self {
+        Self::with_delivery(api_key, Delivery::default())
+    }
+
+    pub fn with_delivery(api_key: impl Into<Arc<str>>, delivery: Delivery) -> Self {
         Self {
             api_key: api_key.into(),
             state: Arc::new(Mutex::new(State::default())),
+            delivery,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Delivers queued events until the process ends: each due job is POSTed, logged, and on
+    /// failure rescheduled on the compressed retry schedule.
+    pub async fn deliver_forever(self) {
+        loop {
+            let now = tokio::time::Instant::now();
+            let due = {
+                let mut state = self.lock();
+                let (due, waiting): (Vec<_>, Vec<_>) =
+                    state.outbox.drain(..).partition(|j| j.due <= now);
+                state.outbox = waiting;
+                due
+            };
+            for job in due {
+                self.attempt(job).await;
+            }
+            // Retries scheduled by the attempts above count too.
+            let next = self.lock().outbox.iter().map(|j| j.due).min();
+            let sleep = next
+                .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
+                .unwrap_or(std::time::Duration::from_secs(3600));
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    async fn attempt(&self, job: webhooks::Job) {
+        let prepared = {
+            let state = self.lock();
+            match (
+                state.events.get(&job.event),
+                state.webhook_endpoints.get(&job.endpoint),
+                state.webhook_secrets.get(&job.endpoint),
+            ) {
+                (Some(event), Some(endpoint), Some(secret)) => Some((
+                    event.to_string(),
+                    endpoint["url"].as_str().unwrap_or_default().to_owned(),
+                    secret.clone(),
+                    state.now(),
+                )),
+                // The endpoint was deleted meanwhile: nothing to deliver.
+                _ => None,
+            }
+        };
+        let Some((payload, url, secret, now)) = prepared else {
+            return;
+        };
+        let signature = webhooks::signature_header(&payload, &secret, now);
+        let result = webhooks::post(&url, &payload, &signature, self.delivery.timeout).await;
+        let delivered = matches!(result, Ok(status) if (200..300).contains(&status));
+        let mut state = self.lock();
+        let entry = serde_json::json!({
+            "event": job.event,
+            "endpoint": job.endpoint,
+            "attempt": job.attempt,
+            "status_code": result.as_ref().ok(),
+            "error": result.as_ref().err(),
+            "delivered": delivered,
+            "at": now,
+        });
+        tracing::info!(event = %job.event, endpoint = %job.endpoint, attempt = job.attempt, delivered, "webhook delivery");
+        state.deliveries.push(entry);
+        if delivered {
+            if let Some(event) = state.events.get_mut(&job.event)
+                && let Some(pending) = event["pending_webhooks"].as_u64()
+            {
+                event["pending_webhooks"] = serde_json::json!(pending.saturating_sub(1));
+            }
+        } else if let Some(delay) = webhooks::RETRY_SCHEDULE.get(job.attempt as usize - 1) {
+            let wait =
+                std::time::Duration::from_secs_f64(*delay as f64 / self.delivery.retry_compression);
+            state.outbox.push(webhooks::Job {
+                attempt: job.attempt + 1,
+                due: tokio::time::Instant::now() + wait,
+                ..job
+            });
         }
     }
 
@@ -125,7 +242,13 @@ impl Emulator {
             });
         }
 
+        state.current_request = Some((new_id("req"), idempotency_key.clone()));
+        let queued = state.outbox.len();
         let result = apply(&mut state, route, id.as_deref(), params);
+        state.current_request = None;
+        if state.outbox.len() != queued {
+            self.wake.notify_one();
+        }
         let (status, body) = match &result {
             Ok(body) => (StatusCode::OK, body.clone()),
             Err(err) => (err.status, err.body()),
@@ -190,6 +313,17 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
         (&Method::GET, ["v1", "prices"]) => Some((ListPrices, None)),
         (&Method::GET, ["v1", "prices", id]) => Some((Retrieve, Some(format!("price:{id}")))),
         (&Method::POST, ["v1", "prices", id]) => one(UpdatePrice, id),
+        (&Method::POST, ["v1", "webhook_endpoints"]) => Some((CreateWebhookEndpoint, None)),
+        (&Method::GET, ["v1", "webhook_endpoints"]) => Some((ListWebhookEndpoints, None)),
+        (&Method::GET, ["v1", "webhook_endpoints", id]) => {
+            Some((Retrieve, Some(format!("webhook_endpoint:{id}"))))
+        }
+        (&Method::DELETE, ["v1", "webhook_endpoints", id]) => {
+            Some((Delete, Some(format!("webhook_endpoint:{id}"))))
+        }
+        (&Method::GET, ["v1", "events"]) => Some((ListEvents, None)),
+        (&Method::GET, ["v1", "events", id]) => Some((Retrieve, Some(format!("event:{id}")))),
+        (&Method::GET, ["_emulator", "deliveries"]) => Some((Deliveries, None)),
         _ => None,
     }
 }
@@ -211,10 +345,24 @@ fn apply(
         Route::CreatePrice => resources::create_price(state, params),
         Route::UpdatePrice => resources::update_price(state, id, params),
         Route::ListPrices => resources::list_prices(state, params),
+        Route::CreateWebhookEndpoint => webhooks::create_endpoint(state, params),
+        Route::ListWebhookEndpoints => webhooks::list_endpoints(state, params),
+        Route::ListEvents => webhooks::list_events(state, params),
+        Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
+        Route::Delete => match id.split_once(':') {
+            Some(("webhook_endpoint", id)) => webhooks::delete_endpoint(state, id),
+            _ => Err(ApiError::unrecognized_url("DELETE", id)),
+        },
         Route::Retrieve => match id.split_once(':') {
             Some(("customer", id)) => resources::get_customer(state, id),
             Some(("product", id)) => resources::get_product(state, id),
             Some(("price", id)) => resources::get_price(state, id),
+            Some(("event", id)) => webhooks::get_event(state, id),
+            Some(("webhook_endpoint", id)) => state
+                .webhook_endpoints
+                .get(id)
+                .cloned()
+                .ok_or_else(|| ApiError::no_such("webhook_endpoint", id, "id")),
             _ => Err(ApiError::unrecognized_url("GET", id)),
         },
     }
@@ -244,5 +392,6 @@ pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, emulator: Emulator) -> std::io::Result<()> {
+    tokio::spawn(emulator.clone().deliver_forever());
     axum::serve(listener, emulator.router()).await
 }

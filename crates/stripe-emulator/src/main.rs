@@ -18,6 +18,12 @@ struct Args {
         default_value = "sk_test_emulator"
     )]
     api_key: String,
+    /// Stripe's webhook retry delays are divided by this (3600: an hour's wait takes a second).
+    #[arg(long, default_value_t = 3600.0)]
+    retry_compression: f64,
+    /// Seconds a webhook endpoint may take to answer before the attempt counts as failed.
+    #[arg(long, default_value_t = 10)]
+    delivery_timeout: u64,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -36,6 +42,17 @@ async fn main() -> anyhow::Result<()> {
         "stripe-emulator listening on http://{}",
         listener.local_addr()?
     );
-    stripe_emulator::serve(listener, stripe_emulator::Emulator::new(args.api_key)).await?;
+    if !(args.retry_compression.is_finite() && args.retry_compression >= 1.0) {
+        anyhow::bail!("--retry-compression must be a number >= 1");
+    }
+    let delivery = stripe_emulator::Delivery {
+        retry_compression: args.retry_compression,
+        timeout: std::time::Duration::from_secs(args.delivery_timeout),
+    };
+    stripe_emulator::serve(
+        listener,
+        stripe_emulator::Emulator::with_delivery(args.api_key, delivery),
+    )
+    .await?;
     Ok(())
 }

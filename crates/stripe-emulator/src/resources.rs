@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::store::{State, list, new_id};
+use crate::webhooks::{emit, previous_attributes};
 
 // ---- customers -------------------------------------------------------------------------------
 
@@ -61,6 +62,7 @@ pub fn create_customer(state: &mut State, params: Params) -> Result<Value, ApiEr
     });
     apply_customer_fields(&mut customer, &params)?;
     state.customers.insert(id, customer.clone());
+    emit(state, "customer.created", &customer, None);
     Ok(customer)
 }
 
@@ -82,9 +84,18 @@ pub fn update_customer(state: &mut State, id: &str, params: Params) -> Result<Va
         .customers
         .get_mut(id)
         .ok_or_else(|| ApiError::no_such("customer", id, "id"))?;
+    let old = customer.clone();
     let mut updated = customer.clone();
     apply_customer_fields(&mut updated, &params)?;
     *customer = updated.clone();
+    if updated != old {
+        emit(
+            state,
+            "customer.updated",
+            &updated,
+            Some(previous_attributes(&old, &updated)),
+        );
+    }
     Ok(updated)
 }
 
@@ -166,6 +177,7 @@ pub fn create_product(state: &mut State, params: Params) -> Result<Value, ApiErr
     });
     apply_product_fields(&mut product, &params)?;
     state.products.insert(id, product.clone());
+    emit(state, "product.created", &product, None);
     Ok(product)
 }
 
@@ -197,10 +209,22 @@ pub fn update_product(state: &mut State, id: &str, params: Params) -> Result<Val
         .products
         .get_mut(id)
         .ok_or_else(|| ApiError::no_such("product", id, "id"))?;
+    let old = product.clone();
     let mut updated = product.clone();
     apply_product_fields(&mut updated, &params)?;
     updated["updated"] = json!(now);
     *product = updated.clone();
+    if previous_attributes(&old, &updated)
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+    {
+        emit(
+            state,
+            "product.updated",
+            &updated,
+            Some(previous_attributes(&old, &updated)),
+        );
+    }
     Ok(updated)
 }
 
@@ -387,6 +411,7 @@ pub fn create_price(state: &mut State, params: Params) -> Result<Value, ApiError
     });
     price["metadata"] = params.merge_metadata(&price["metadata"])?;
     state.prices.insert(id, price.clone());
+    emit(state, "price.created", &price, None);
     Ok(price)
 }
 
@@ -421,7 +446,16 @@ pub fn update_price(state: &mut State, id: &str, params: Params) -> Result<Value
         updated["tax_behavior"] = json!(t);
     }
     updated["metadata"] = params.merge_metadata(&updated["metadata"])?;
+    let old = price.clone();
     *price = updated.clone();
+    if updated != old {
+        emit(
+            state,
+            "price.updated",
+            &updated,
+            Some(previous_attributes(&old, &updated)),
+        );
+    }
     Ok(updated)
 }
 
@@ -463,7 +497,10 @@ pub fn allowed(route: Route) -> &'static [&'static str] {
         Route::CreatePrice => PRICE_CREATE,
         Route::UpdatePrice => PRICE_UPDATE,
         Route::ListPrices => PRICE_LIST,
-        Route::Retrieve => &[],
+        Route::CreateWebhookEndpoint => crate::webhooks::ENDPOINT_CREATE,
+        Route::ListWebhookEndpoints => crate::webhooks::ENDPOINT_LIST,
+        Route::ListEvents => crate::webhooks::EVENT_LIST,
+        Route::Retrieve | Route::Delete | Route::Deliveries => &[],
     }
 }
 
@@ -478,5 +515,10 @@ pub enum Route {
     CreatePrice,
     UpdatePrice,
     ListPrices,
+    CreateWebhookEndpoint,
+    ListWebhookEndpoints,
+    ListEvents,
     Retrieve,
+    Delete,
+    Deliveries,
 }

@@ -30,6 +30,11 @@ impl Collection {
         self.items.get_mut(id)
     }
 
+    pub fn remove(&mut self, id: &str) -> Option<Value> {
+        self.order.retain(|o| o != id);
+        self.items.remove(id)
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.items.contains_key(id)
     }
@@ -57,6 +62,16 @@ pub struct State {
     pub customers: Collection,
     pub products: Collection,
     pub prices: Collection,
+    pub webhook_endpoints: Collection,
+    /// endpoint id → whsec_ secret (not part of the endpoint object after creation)
+    pub webhook_secrets: HashMap<String, String>,
+    pub events: Collection,
+    /// Deliveries waiting for an attempt.
+    pub outbox: Vec<crate::webhooks::Job>,
+    /// Every delivery attempt, for `GET /_emulator/deliveries`.
+    pub deliveries: Vec<Value>,
+    /// The request being applied (its id and idempotency key), for events' `request` field.
+    pub current_request: Option<(String, Option<String>)>,
     pub idempotency: HashMap<String, Replay>,
     /// Seconds added to the wall clock (the test clock advances this).
     pub clock_offset: i64,

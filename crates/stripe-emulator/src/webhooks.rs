@@ -1,0 +1,246 @@
+//! Webhook endpoints, events and signed delivery.
+//!
+//! Every change the emulator makes is recorded as an event in the current API shape
+//! (`api_version`, `pending_webhooks`, `request`, `data.previous_attributes` on updates),
+//! served by `GET /v1/events[/{id}]`, and POSTed to each enabled endpoint whose
+//! `enabled_events` match, signed as Stripe signs (`Stripe-Signature: t=<unix>,v1=<hex
+//! HMAC-SHA256 of "<t>.<payload>" with the endpoint's whsec_ secret>`). A non-2xx answer or a
+//! timeout is retried on Stripe's backoff, compressed by a factor; every attempt is in the
+//! delivery log (`GET /_emulator/deliveries`).
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::store::{State, list, new_id};
+
+/// Stripe's retry schedule after a failed attempt, in seconds, before compression.
+pub const RETRY_SCHEDULE: &[u64] = &[300, 1_800, 7_200, 18_000, 36_000, 36_000];
+
+pub const ENDPOINT_CREATE: &[&str] = &[
+    "url",
+    "enabled_events",
+    "description",
+    "metadata",
+    "api_version",
+];
+pub const ENDPOINT_LIST: &[&str] = &["limit", "starting_after", "ending_before"];
+pub const EVENT_LIST: &[&str] = &["type", "types", "limit", "starting_after", "ending_before"];
+
+/// A delivery waiting for its next attempt.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub event: String,
+    pub endpoint: String,
+    pub attempt: u32,
+    pub due: tokio::time::Instant,
+}
+
+pub fn create_endpoint(state: &mut State, params: Params) -> Result<Value, ApiError> {
+    let url = params.required_str("url")?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ApiError::invalid(
+            "Invalid URL: must be http:// or https://",
+            Some("url"),
+        ));
+    }
+    let events = params
+        .strings("enabled_events")?
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| ApiError::missing_param("enabled_events"))?;
+    let id = new_id("we");
+    let secret = format!("whsec_{}", &new_id("x")[2..]);
+    let mut endpoint = json!({
+        "id": id,
+        "object": "webhook_endpoint",
+        "api_version": params.str("api_version")?,
+        "application": null,
+        "created": state.now(),
+        "description": params.str("description")?,
+        "enabled_events": events,
+        "livemode": false,
+        "metadata": {},
+        "status": "enabled",
+        "url": url,
+    });
+    endpoint["metadata"] = params.merge_metadata(&endpoint["metadata"])?;
+    state.webhook_endpoints.insert(id.clone(), endpoint.clone());
+    state.webhook_secrets.insert(id, secret.clone());
+    // The secret is shown once, on creation, as Stripe does.
+    endpoint["secret"] = json!(secret);
+    Ok(endpoint)
+}
+
+pub fn list_endpoints(state: &State, params: Params) -> Result<Value, ApiError> {
+    list(
+        "/v1/webhook_endpoints",
+        &params,
+        state.webhook_endpoints.newest_first(),
+    )
+}
+
+pub fn delete_endpoint(state: &mut State, id: &str) -> Result<Value, ApiError> {
+    if state.webhook_endpoints.remove(id).is_none() {
+        return Err(ApiError::no_such("webhook_endpoint", id, "id"));
+    }
+    state.webhook_secrets.remove(id);
+    Ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
+}
+
+pub fn get_event(state: &State, id: &str) -> Result<Value, ApiError> {
+    state
+        .events
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("event", id, "id"))
+}
+
+pub fn list_events(state: &State, params: Params) -> Result<Value, ApiError> {
+    let one = params.str("type")?;
+    let many = params.strings("types")?;
+    let matching = state.events.newest_first().filter(|e| {
+        let t = e["type"].as_str().unwrap_or_default();
+        one.as_deref().is_none_or(|o| type_matches(o, t))
+            && many
+                .as_ref()
+                .is_none_or(|m| m.iter().any(|o| type_matches(o, t)))
+    });
+    list("/v1/events", &params, matching)
+}
+
+/// `*` matches everything; `customer.*` matches every customer event.
+fn type_matches(pattern: &str, event_type: &str) -> bool {
+    pattern == "*"
+        || pattern == event_type
+        || pattern.strip_suffix(".*").is_some_and(|prefix| {
+            event_type
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+}
+
+/// The top-level fields of `old` that differ from `new`, with their old values.
+pub fn previous_attributes(old: &Value, new: &Value) -> Value {
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return Value::Null;
+    };
+    let changed: Map<String, Value> = old
+        .iter()
+        .filter(|(k, v)| new.get(*k) != Some(*v) && k.as_str() != "updated")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Value::Object(changed)
+}
+
+/// Records an event for `object` and queues its deliveries.
+pub fn emit(state: &mut State, event_type: &str, object: &Value, previous: Option<Value>) {
+    let id = new_id("evt");
+    let endpoints: Vec<String> = state
+        .webhook_endpoints
+        .newest_first()
+        .filter(|e| {
+            e["status"] == "enabled"
+                && e["enabled_events"].as_array().is_some_and(|list| {
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .any(|p| type_matches(p, event_type))
+                })
+        })
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    let mut data = json!({ "object": object });
+    if let Some(previous) = previous.filter(|p| p.as_object().is_some_and(|m| !m.is_empty())) {
+        data["previous_attributes"] = previous;
+    }
+    let event = json!({
+        "id": id,
+        "object": "event",
+        "api_version": crate::STRIPE_API_VERSION,
+        "created": state.now(),
+        "data": data,
+        "livemode": false,
+        "pending_webhooks": endpoints.len(),
+        "request": {
+            "id": state.current_request.as_ref().map(|r| r.0.clone()),
+            "idempotency_key": state.current_request.as_ref().and_then(|r| r.1.clone()),
+        },
+        "type": event_type,
+    });
+    state.events.insert(id.clone(), event);
+    let now = tokio::time::Instant::now();
+    for endpoint in endpoints {
+        state.outbox.push(Job {
+            event: id.clone(),
+            endpoint,
+            attempt: 1,
+            due: now,
+        });
+    }
+}
+
+/// The `Stripe-Signature` header for `payload` signed with `secret` at `timestamp`.
+pub fn signature_header(payload: &str, secret: &str, timestamp: i64) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this arm cannot run.
+        Err(_) => return format!("t={timestamp}"),
+    };
+    mac.update(format!("{timestamp}.{payload}").as_bytes());
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// One POST over plain HTTP/1.1 (the emulator only delivers to local endpoints). Returns the
+/// status code.
+pub async fn post(
+    url: &str,
+    payload: &str,
+    signature: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| "the emulator delivers only to http:// endpoints".to_owned())?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: Stripe/1.0 (+https://stripe.com/docs/webhooks)\r\nContent-Type: application/json; charset=utf-8\r\nStripe-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        // The status line is enough; Stripe ignores the body.
+        while !head.windows(2).any(|w| w == b"\r\n") {
+            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&head)
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| "no HTTP status in the response".to_owned())
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| format!("timed out after {timeout:?}"))?
+}
