@@ -36,22 +36,6 @@ fn n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn executions(stack: &Stack) -> anyhow::Result<Vec<(String, String)>> {
-    let out = stack
-        .sfn
-        .list_executions()
-        .state_machine_arn(stack.var("CREDIT_MANAGER_ARN")?)
-        .send()
-        .await?;
-    let mut all: Vec<(String, String)> = out
-        .executions()
-        .iter()
-        .map(|e| (e.name().to_owned(), e.status().as_str().to_owned()))
-        .collect();
-    all.sort();
-    Ok(all)
-}
-
 fn input(generation: u64, plan: &str, cycles_per_execution: u64) -> String {
     serde_json::json!({
         "sub": SUB,
@@ -117,7 +101,7 @@ async fn the_credit_manager_grants_each_period_continues_as_new_cannot_fork_and_
         Duration::from_secs(40),
         "a continuation execution granting cycle 2+",
         || async {
-            let names = executions(&stack).await?;
+            let names = stack.executions().await?;
             let p = profile(&stack).await?;
             Ok((names.iter().any(|(name, _)| name == &continued)
                 && n(&p, "manager_cycle").unwrap_or(0) >= 2)
@@ -127,7 +111,7 @@ async fn the_credit_manager_grants_each_period_continues_as_new_cannot_fork_and_
     .await
     .map_err(|e| anyhow::anyhow!("{e}\n{}", stack.logs()))?;
 
-    let names = executions(&stack).await?;
+    let names = stack.executions().await?;
     assert_eq!(
         names.iter().filter(|(name, _)| name == &first).count(),
         1,
@@ -159,7 +143,7 @@ async fn the_credit_manager_grants_each_period_continues_as_new_cannot_fork_and_
         Duration::from_secs(20),
         "every generation-1 execution to stop",
         || async {
-            let names = executions(&stack).await?;
+            let names = stack.executions().await?;
             Ok(names
                 .iter()
                 .all(|(_, status)| status != "RUNNING")

@@ -41,20 +41,6 @@ fn n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn executions(stack: &Stack) -> anyhow::Result<Vec<(String, String)>> {
-    let out = stack
-        .sfn
-        .list_executions()
-        .state_machine_arn(stack.var("CREDIT_MANAGER_ARN")?)
-        .send()
-        .await?;
-    Ok(out
-        .executions()
-        .iter()
-        .map(|e| (e.name().to_owned(), e.status().as_str().to_owned()))
-        .collect())
-}
-
 async fn customers_with_email(stack: &Stack, email: &str) -> anyhow::Result<Vec<String>> {
     let list = ListCustomer::new().email(email).send(&stack.stripe).await?;
     Ok(list.data.into_iter().map(|c| c.id.to_string()).collect())
@@ -111,7 +97,7 @@ async fn a_local_sign_up_gets_one_stripe_customer_a_free_profile_and_weekly_cred
 
     // One credit-manager execution, deterministically named.
     assert_eq!(
-        executions(&stack).await?,
+        stack.executions().await?,
         vec![(format!("{sub}-g1-c0"), "RUNNING".to_owned())]
     );
 
@@ -205,7 +191,7 @@ async fn post_confirmation_invoked_three_times_concurrently_and_again_in_turn_le
         .send()
         .await?;
     assert_eq!(profiles.count(), 1);
-    assert_eq!(executions(&stack).await?.len(), 1);
+    assert_eq!(stack.executions().await?.len(), 1);
 
     // A forgotten-password confirmation changes nothing.
     let mut forgot = event.clone();
@@ -222,6 +208,6 @@ async fn post_confirmation_invoked_three_times_concurrently_and_again_in_turn_le
         .await?
         .is_none()
     );
-    assert_eq!(executions(&stack).await?.len(), 1);
+    assert_eq!(stack.executions().await?.len(), 1);
     Ok(())
 }

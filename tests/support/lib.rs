@@ -37,7 +37,10 @@ impl Drop for Dev {
     fn drop(&mut self) {
         // SIGTERM lets scripts/dev stop everything it started; SIGKILL only if it hangs.
         let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        // bash's builtin kill: no dependency on procps being installed.
+        let _ = Command::new("bash")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -194,37 +197,26 @@ impl Stack {
         event: &serde_json::Value,
     ) -> anyhow::Result<(u16, String)> {
         let base = self.var("LAMBDA_INVOKE_URL")?;
-        let authority = base
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        let body = event.to_string();
-        let mut stream = tokio::net::TcpStream::connect(&authority).await?;
-        let request = format!(
-            "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .context("malformed HTTP response")?;
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("no status")?;
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
+        let path = format!("/2015-03-31/functions/{function}/invocations");
+        let (status, _, body) = http(&base, "POST", &path, &[], &event.to_string()).await?;
         Ok((status, body))
+    }
+
+    /// The credit manager's executions as (name, status), sorted by name.
+    pub async fn executions(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let out = self
+            .sfn
+            .list_executions()
+            .state_machine_arn(self.var("CREDIT_MANAGER_ARN")?)
+            .send()
+            .await?;
+        let mut all: Vec<(String, String)> = out
+            .executions()
+            .iter()
+            .map(|e| (e.name().to_owned(), e.status().as_str().to_owned()))
+            .collect();
+        all.sort();
+        Ok(all)
     }
 }
 

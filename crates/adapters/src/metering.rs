@@ -98,25 +98,12 @@ impl Meter for DynamoStore {
         hash: &ApiKeyHash,
         cost: Credits,
     ) -> Result<SpendResult, PortError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key("pk", AttributeValue::S(user_pk(sub)))
-            .key("sk", AttributeValue::S(PROFILE_SK.into()))
+        let result = guarded_update(self, sub, hash)
             .condition_expression(
                 "api_key_hash = :key AND #access = :active AND allowance >= :cost",
             )
             .update_expression("SET allowance = allowance - :cost")
-            .expression_attribute_names("#access", "access")
-            .expression_attribute_values(":key", AttributeValue::S(hash.as_str().to_owned()))
-            .expression_attribute_values(
-                ":active",
-                AttributeValue::S(Access::Active.as_str().into()),
-            )
             .expression_attribute_values(":cost", n(cost))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         spend_result(result, "spend allowance")
@@ -129,28 +116,38 @@ impl Meter for DynamoStore {
         allowance_was: Credits,
         from_purchased: Credits,
     ) -> Result<SpendResult, PortError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key("pk", AttributeValue::S(user_pk(sub)))
-            .key("sk", AttributeValue::S(PROFILE_SK.into()))
+        let result = guarded_update(self, sub, hash)
             .condition_expression(
                 "api_key_hash = :key AND #access = :active AND allowance = :was AND purchased >= :rest",
             )
             .update_expression("SET allowance = :zero, purchased = purchased - :rest")
-            .expression_attribute_names("#access", "access")
-            .expression_attribute_values(":key", AttributeValue::S(hash.as_str().to_owned()))
-            .expression_attribute_values(":active", AttributeValue::S(Access::Active.as_str().into()))
             .expression_attribute_values(":was", n(allowance_was))
             .expression_attribute_values(":rest", n(from_purchased))
             .expression_attribute_values(":zero", n(Credits::ZERO))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         spend_result(result, "spend allowance and purchased credits")
     }
+}
+
+/// An UpdateItem on the profile with what every spend checks (`:key`, `#access`, `:active`)
+/// bound, returning the new item, or the old one when the condition fails.
+fn guarded_update(
+    store: &DynamoStore,
+    sub: &UserSub,
+    hash: &ApiKeyHash,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(user_pk(sub)))
+        .key("sk", AttributeValue::S(PROFILE_SK.into()))
+        .expression_attribute_names("#access", "access")
+        .expression_attribute_values(":key", AttributeValue::S(hash.as_str().to_owned()))
+        .expression_attribute_values(":active", AttributeValue::S(Access::Active.as_str().into()))
+        .return_values(ReturnValue::AllNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
 }
 
 impl ApiKeys for DynamoStore {
