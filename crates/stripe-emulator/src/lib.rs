@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! stripe-emulator: a stateful, offline emulator of the Stripe API endpoints creditgate uses.
 //! A dev and test tool; never deployed.
 //!
@@ -11,11 +12,13 @@
 //! - Records every change as an event and delivers it, signed, to registered webhook endpoints,
 //!   retrying failures on Stripe's schedule compressed by `--retry-compression`.
 //!
-//! Routes: `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
+//! Routes: `/v1/checkout/sessions` (create in `payment` or `subscription` mode, retrieve,
+//! expire), `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
 //! retrieve), `GET /_emulator/deliveries` (the delivery log), `/v1/customers` (create, retrieve, update, list by email), `/v1/products` (create
 //! with a chosen id, retrieve, update, list), `/v1/prices` (create with `lookup_key` and
 //! `transfer_lookup_key`, retrieve, update/deactivate, list by `lookup_keys`, `product`, `active`).
 
+pub mod checkout;
 pub mod error;
 pub mod form;
 pub mod params;
@@ -322,6 +325,13 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
             Some((Delete, Some(format!("webhook_endpoint:{id}"))))
         }
         (&Method::GET, ["v1", "events"]) => Some((ListEvents, None)),
+        (&Method::POST, ["v1", "checkout", "sessions"]) => Some((CreateCheckoutSession, None)),
+        (&Method::GET, ["v1", "checkout", "sessions", id]) => {
+            Some((Retrieve, Some(format!("checkout_session:{id}"))))
+        }
+        (&Method::POST, ["v1", "checkout", "sessions", id, "expire"]) => {
+            one(ExpireCheckoutSession, id)
+        }
         (&Method::GET, ["v1", "events", id]) => Some((Retrieve, Some(format!("event:{id}")))),
         (&Method::GET, ["_emulator", "deliveries"]) => Some((Deliveries, None)),
         _ => None,
@@ -348,6 +358,8 @@ fn apply(
         Route::CreateWebhookEndpoint => webhooks::create_endpoint(state, params),
         Route::ListWebhookEndpoints => webhooks::list_endpoints(state, params),
         Route::ListEvents => webhooks::list_events(state, params),
+        Route::CreateCheckoutSession => checkout::create_session(state, params),
+        Route::ExpireCheckoutSession => checkout::expire_session(state, id),
         Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
         Route::Delete => match id.split_once(':') {
             Some(("webhook_endpoint", id)) => webhooks::delete_endpoint(state, id),
@@ -358,6 +370,7 @@ fn apply(
             Some(("product", id)) => resources::get_product(state, id),
             Some(("price", id)) => resources::get_price(state, id),
             Some(("event", id)) => webhooks::get_event(state, id),
+            Some(("checkout_session", id)) => checkout::get_session(state, id),
             Some(("webhook_endpoint", id)) => state
                 .webhook_endpoints
                 .get(id)

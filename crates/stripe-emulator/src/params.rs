@@ -97,6 +97,28 @@ impl Params {
         }
     }
 
+    /// An array of objects (`line_items[0][price]=...`).
+    pub fn objects(&self, name: &str) -> Result<Option<Vec<Params>>, ApiError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Object(m) => Ok(Params { map: m.clone() }),
+                    _ => Err(ApiError::invalid(
+                        format!("Invalid array of objects: {name}"),
+                        Some(name),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(ApiError::invalid(
+                format!("Invalid array: {name}"),
+                Some(name),
+            )),
+        }
+    }
+
     pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ApiError> {
         match self.map.get(name) {
             None => Ok(None),

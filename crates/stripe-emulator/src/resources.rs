@@ -500,7 +500,8 @@ pub fn allowed(route: Route) -> &'static [&'static str] {
         Route::CreateWebhookEndpoint => crate::webhooks::ENDPOINT_CREATE,
         Route::ListWebhookEndpoints => crate::webhooks::ENDPOINT_LIST,
         Route::ListEvents => crate::webhooks::EVENT_LIST,
-        Route::Retrieve | Route::Delete | Route::Deliveries => &[],
+        Route::CreateCheckoutSession => crate::checkout::SESSION_CREATE,
+        Route::Retrieve | Route::Delete | Route::Deliveries | Route::ExpireCheckoutSession => &[],
     }
 }
 
@@ -518,6 +519,8 @@ pub enum Route {
     CreateWebhookEndpoint,
     ListWebhookEndpoints,
     ListEvents,
+    CreateCheckoutSession,
+    ExpireCheckoutSession,
     Retrieve,
     Delete,
     Deliveries,

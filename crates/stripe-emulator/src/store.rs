@@ -62,6 +62,10 @@ pub struct State {
     pub customers: Collection,
     pub products: Collection,
     pub prices: Collection,
+    pub checkout_sessions: Collection,
+    /// session id → what the session was created with beyond Stripe's object (line items,
+    /// subscription and payment intent data), for completing it.
+    pub checkout_extras: HashMap<String, Value>,
     pub webhook_endpoints: Collection,
     /// endpoint id → whsec_ secret (not part of the endpoint object after creation)
     pub webhook_secrets: HashMap<String, String>,
