@@ -13,7 +13,8 @@
 //!   retrying failures on Stripe's schedule compressed by `--retry-compression`.
 //!
 //! Routes: `/v1/checkout/sessions` (create in `payment` or `subscription` mode, retrieve,
-//! expire), `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
+//! expire), `POST /_emulator/checkout/sessions/{id}/complete` (pay a payment-mode session),
+//! `/v1/payment_intents/{id}`, `/v1/charges/{id}`, `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
 //! retrieve), `GET /_emulator/deliveries` (the delivery log), `/v1/customers` (create, retrieve, update, list by email), `/v1/products` (create
 //! with a chosen id, retrieve, update, list), `/v1/prices` (create with `lookup_key` and
 //! `transfer_lookup_key`, retrieve, update/deactivate, list by `lookup_keys`, `product`, `active`).
@@ -22,6 +23,7 @@ pub mod checkout;
 pub mod error;
 pub mod form;
 pub mod params;
+pub mod payments;
 pub mod resources;
 pub mod store;
 pub mod webhooks;
@@ -332,6 +334,13 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
         (&Method::POST, ["v1", "checkout", "sessions", id, "expire"]) => {
             one(ExpireCheckoutSession, id)
         }
+        (&Method::POST, ["_emulator", "checkout", "sessions", id, "complete"]) => {
+            one(CompleteCheckoutSession, id)
+        }
+        (&Method::GET, ["v1", "payment_intents", id]) => {
+            Some((Retrieve, Some(format!("payment_intent:{id}"))))
+        }
+        (&Method::GET, ["v1", "charges", id]) => Some((Retrieve, Some(format!("charge:{id}")))),
         (&Method::GET, ["v1", "events", id]) => Some((Retrieve, Some(format!("event:{id}")))),
         (&Method::GET, ["_emulator", "deliveries"]) => Some((Deliveries, None)),
         _ => None,
@@ -360,6 +369,7 @@ fn apply(
         Route::ListEvents => webhooks::list_events(state, params),
         Route::CreateCheckoutSession => checkout::create_session(state, params),
         Route::ExpireCheckoutSession => checkout::expire_session(state, id),
+        Route::CompleteCheckoutSession => payments::complete_session(state, id, params),
         Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
         Route::Delete => match id.split_once(':') {
             Some(("webhook_endpoint", id)) => webhooks::delete_endpoint(state, id),
@@ -371,6 +381,16 @@ fn apply(
             Some(("price", id)) => resources::get_price(state, id),
             Some(("event", id)) => webhooks::get_event(state, id),
             Some(("checkout_session", id)) => checkout::get_session(state, id),
+            Some(("payment_intent", id)) => state
+                .payment_intents
+                .get(id)
+                .cloned()
+                .ok_or_else(|| ApiError::no_such("payment_intent", id, "intent")),
+            Some(("charge", id)) => state
+                .charges
+                .get(id)
+                .cloned()
+                .ok_or_else(|| ApiError::no_such("charge", id, "charge")),
             Some(("webhook_endpoint", id)) => state
                 .webhook_endpoints
                 .get(id)

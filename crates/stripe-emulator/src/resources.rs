@@ -501,6 +501,7 @@ pub fn allowed(route: Route) -> &'static [&'static str] {
         Route::ListWebhookEndpoints => crate::webhooks::ENDPOINT_LIST,
         Route::ListEvents => crate::webhooks::EVENT_LIST,
         Route::CreateCheckoutSession => crate::checkout::SESSION_CREATE,
+        Route::CompleteCheckoutSession => crate::payments::COMPLETE,
         Route::Retrieve | Route::Delete | Route::Deliveries | Route::ExpireCheckoutSession => &[],
     }
 }
@@ -521,6 +522,7 @@ pub enum Route {
     ListEvents,
     CreateCheckoutSession,
     ExpireCheckoutSession,
+    CompleteCheckoutSession,
     Retrieve,
     Delete,
     Deliveries,

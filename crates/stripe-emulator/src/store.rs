@@ -63,6 +63,8 @@ pub struct State {
     pub products: Collection,
     pub prices: Collection,
     pub checkout_sessions: Collection,
+    pub payment_intents: Collection,
+    pub charges: Collection,
     /// session id → what the session was created with beyond Stripe's object (line items,
     /// subscription and payment intent data), for completing it.
     pub checkout_extras: HashMap<String, Value>,

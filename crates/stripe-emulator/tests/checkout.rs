@@ -13,9 +13,15 @@ use stripe_product::product::CreateProduct;
 use stripe_shared::{CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
 use stripe_types::Currency;
 
+mod common;
+
+use common::{form, next, receiver};
+use stripe_webhook::{EventObject, Webhook};
+
 const KEY: &str = "sk_test_emulator_checkout";
 
 struct Setup {
+    base: String,
     client: stripe::Client,
     customer: String,
     monthly: String,
@@ -29,7 +35,7 @@ async fn setup() -> anyhow::Result<Setup> {
         listener,
         stripe_emulator::Emulator::new(KEY),
     ));
-    let client = ClientBuilder::new(KEY).url(base).build()?;
+    let client = ClientBuilder::new(KEY).url(base.clone()).build()?;
     CreateProduct::new("Basic")
         .id("creditgate_basic")
         .send(&client)
@@ -52,6 +58,7 @@ async fn setup() -> anyhow::Result<Setup> {
         .send(&client)
         .await?;
     Ok(Setup {
+        base,
         client,
         customer: customer.id.to_string(),
         monthly: monthly.id.to_string(),
@@ -184,6 +191,98 @@ async fn mismatched_prices_and_missing_parameters_are_stripes_400s() -> anyhow::
     assert_eq!(
         unknown_customer.err().and_then(param_of).as_deref(),
         Some("customer")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn completing_a_pack_purchase_pays_it_and_emits_stripes_events_in_order() -> anyhow::Result<()>
+{
+    let s = setup().await?;
+    let (url, mut rx) = receiver(vec![]).await?;
+    let endpoint = form(
+        KEY,
+        &s.base,
+        "POST",
+        "/v1/webhook_endpoints",
+        &format!("url={url}&enabled_events[]=checkout.session.completed&enabled_events[]=charge.*&enabled_events[]=payment_intent.*&enabled_events[]=customer.created"),
+    )
+    .await?;
+    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    // A pay-first buyer: no customer on the session, only the email typed into Checkout.
+    let mut with_metadata =
+        stripe_checkout::checkout_session::CreateCheckoutSessionPaymentIntentData::new();
+    with_metadata.metadata = Some(HashMap::from([("plan".to_owned(), "basic".to_owned())]));
+    let session = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Payment)
+        .line_items(vec![item(&s.pack, 1)])
+        .payment_intent_data(with_metadata)
+        .success_url("http://localhost/ok")
+        .send(&s.client)
+        .await?;
+    let id = session.id.to_string();
+    let done = form(
+        KEY,
+        &s.base,
+        "POST",
+        &format!("/_emulator/checkout/sessions/{id}/complete"),
+        "email=buyer%40example.com",
+    )
+    .await?;
+    assert_eq!(
+        (done["status"].as_str(), done["payment_status"].as_str()),
+        (Some("complete"), Some("paid")),
+        "{done}"
+    );
+
+    let mut types = Vec::new();
+    let mut intent_metadata = None;
+    for _ in 0..5 {
+        let got = next(&mut rx).await?;
+        let event = Webhook::construct_event(&got.payload, &got.signature, &secret)?;
+        types.push(event.type_.as_str().to_owned());
+        match event.data.object {
+            EventObject::CheckoutSessionCompleted(cs) => {
+                assert_eq!(cs.id.as_str(), id);
+                assert!(cs.customer.is_some());
+            }
+            EventObject::PaymentIntentSucceeded(pi) => {
+                assert_eq!(pi.amount_received, 500);
+                intent_metadata = pi.metadata.get("plan").cloned();
+            }
+            EventObject::ChargeSucceeded(ch) => assert!(ch.paid && ch.captured),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        types,
+        [
+            "customer.created",
+            "payment_intent.created",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+    assert_eq!(intent_metadata.as_deref(), Some("basic"));
+
+    let fetched = RetrieveCheckoutSession::new(session.id.clone())
+        .send(&s.client)
+        .await?;
+    assert_eq!(fetched.payment_status, CheckoutSessionPaymentStatus::Paid);
+    let again = form(
+        KEY,
+        &s.base,
+        "POST",
+        &format!("/_emulator/checkout/sessions/{id}/complete"),
+        "",
+    )
+    .await?;
+    assert!(
+        again["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("only open sessions")),
+        "{again}"
     );
     Ok(())
 }

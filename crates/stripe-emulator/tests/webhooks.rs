@@ -8,76 +8,12 @@ use std::time::Duration;
 use stripe::ClientBuilder;
 use stripe_core::customer::{CreateCustomer, UpdateCustomer};
 use stripe_webhook::{EventObject, Webhook};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+
+mod common;
+
+use common::{form, next, receiver};
 
 const KEY: &str = "sk_test_emulator_webhooks";
-
-struct Received {
-    signature: String,
-    payload: String,
-}
-
-/// A local endpoint answering each delivery with the next status in `statuses` (then 200).
-async fn receiver(
-    statuses: Vec<u16>,
-) -> anyhow::Result<(String, mpsc::UnboundedReceiver<Received>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/stripe/webhook", listener.local_addr()?);
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut statuses = statuses.into_iter();
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut raw = Vec::new();
-            let mut buf = [0u8; 4096];
-            let (head, body) = loop {
-                let Ok(n) = stream.read(&mut buf).await else {
-                    break (String::new(), String::new());
-                };
-                if n == 0 {
-                    break (String::new(), String::new());
-                }
-                raw.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&raw).into_owned();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break (head.to_owned(), body.to_owned());
-                    }
-                }
-            };
-            let signature = head
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("Stripe-Signature: ")
-                        .or_else(|| l.strip_prefix("stripe-signature: "))
-                })
-                .unwrap_or_default()
-                .to_owned();
-            let status = statuses.next().unwrap_or(200);
-            let _ = stream
-                .write_all(
-                    format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    )
-                    .as_bytes(),
-                )
-                .await;
-            let _ = tx.send(Received {
-                signature,
-                payload: body,
-            });
-        }
-    });
-    Ok((url, rx))
-}
 
 async fn start() -> anyhow::Result<(String, stripe::Client)> {
     let listener = stripe_emulator::bind(0).await?;
@@ -94,36 +30,6 @@ async fn start() -> anyhow::Result<(String, stripe::Client)> {
     Ok((base.clone(), ClientBuilder::new(KEY).url(base).build()?))
 }
 
-/// Form-encoded raw calls for the routes async-stripe's generated requests are not compiled for here.
-async fn form(
-    base: &str,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> anyhow::Result<serde_json::Value> {
-    let addr = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    Ok(serde_json::from_str(
-        response.split("\r\n\r\n").nth(1).unwrap_or_default(),
-    )?)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> anyhow::Result<Received> {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the receiver stopped"))
-}
-
 fn python() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
 }
@@ -134,6 +40,7 @@ async fn a_delivered_event_is_signed_as_stripe_signs_and_parses_with_async_strip
     let (base, client) = start().await?;
     let (url, mut rx) = receiver(vec![]).await?;
     let endpoint = form(
+        KEY,
         &base,
         "POST",
         "/v1/webhook_endpoints",
@@ -201,6 +108,7 @@ async fn a_signature_verifies_with_stripes_official_python_library() -> anyhow::
     let (base, client) = start().await?;
     let (url, mut rx) = receiver(vec![]).await?;
     let endpoint = form(
+        KEY,
         &base,
         "POST",
         "/v1/webhook_endpoints",
@@ -244,6 +152,7 @@ async fn a_failed_delivery_is_retried_until_it_succeeds_and_the_log_shows_every_
     let (base, client) = start().await?;
     let (url, mut rx) = receiver(vec![500, 503]).await?;
     form(
+        KEY,
         &base,
         "POST",
         "/v1/webhook_endpoints",
@@ -265,7 +174,7 @@ async fn a_failed_delivery_is_retried_until_it_succeeds_and_the_log_shows_every_
     );
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let log = form(&base, "GET", "/_emulator/deliveries", "").await?;
+    let log = form(KEY, &base, "GET", "/_emulator/deliveries", "").await?;
     let attempts: Vec<(u64, Option<u64>, bool)> = log["data"]
         .as_array()
         .map(|a| {
@@ -293,7 +202,7 @@ async fn a_failed_delivery_is_retried_until_it_succeeds_and_the_log_shows_every_
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let event = form(&base, "GET", &format!("/v1/events/{event_id}"), "").await?;
+    let event = form(KEY, &base, "GET", &format!("/v1/events/{event_id}"), "").await?;
     assert_eq!(event["pending_webhooks"], 0);
     Ok(())
 }
@@ -303,6 +212,7 @@ async fn events_are_listed_by_type_and_deleted_endpoints_get_nothing() -> anyhow
     let (base, client) = start().await?;
     let (url, mut rx) = receiver(vec![]).await?;
     let endpoint = form(
+        KEY,
         &base,
         "POST",
         "/v1/webhook_endpoints",
@@ -313,16 +223,24 @@ async fn events_are_listed_by_type_and_deleted_endpoints_get_nothing() -> anyhow
         .email("a@example.com")
         .send(&client)
         .await?;
-    form(&base, "POST", "/v1/products", "id=p1&name=P").await?;
-    let events = form(&base, "GET", "/v1/events?type=customer.created", "").await?;
+    form(KEY, &base, "POST", "/v1/products", "id=p1&name=P").await?;
+    let events = form(KEY, &base, "GET", "/v1/events?type=customer.created", "").await?;
     assert_eq!(events["data"].as_array().map(Vec::len), Some(1));
-    let all = form(&base, "GET", "/v1/events", "").await?;
+    let all = form(KEY, &base, "GET", "/v1/events", "").await?;
     assert_eq!(all["data"].as_array().map(Vec::len), Some(2));
 
     let id = endpoint["id"].as_str().unwrap_or_default();
-    let deleted = form(&base, "DELETE", &format!("/v1/webhook_endpoints/{id}"), "").await?;
+    let deleted = form(
+        KEY,
+        &base,
+        "DELETE",
+        &format!("/v1/webhook_endpoints/{id}"),
+        "",
+    )
+    .await?;
     assert_eq!(deleted["deleted"], true);
     form(
+        KEY,
         &base,
         "POST",
         "/v1/prices",
@@ -335,7 +253,7 @@ async fn events_are_listed_by_type_and_deleted_endpoints_get_nothing() -> anyhow
             .is_err(),
         "a deleted endpoint got a delivery"
     );
-    let missing = form(&base, "POST", "/v1/webhook_endpoints", "url=ftp://x").await?;
+    let missing = form(KEY, &base, "POST", "/v1/webhook_endpoints", "url=ftp://x").await?;
     assert_eq!(missing["error"]["param"], "url");
     Ok(())
 }

@@ -1,0 +1,191 @@
+//! Completing a Checkout Session as a paying customer would. Payment mode: a customer (made from
+//! the given email when the session has none), a succeeded PaymentIntent and its Charge, the
+//! session marked complete and paid, and the events Stripe emits, in Stripe's order
+//! (`customer.created`, `payment_intent.created`, `charge.succeeded`,
+//! `payment_intent.succeeded`, `checkout.session.completed`). Subscription mode (subscription,
+//! first invoice, payment) is not emulated yet and is refused with a clear error.
+
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::resources::create_customer;
+use crate::store::{State, new_id};
+use crate::webhooks::emit;
+
+pub const COMPLETE: &[&str] = &["email"];
+
+fn address() -> Value {
+    json!({ "city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null })
+}
+
+pub fn complete_session(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
+    let session = state
+        .checkout_sessions
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("checkout.session", id, "session"))?;
+    if session["status"] != "open" {
+        return Err(ApiError::invalid(
+            format!(
+                "This Checkout Session is {}; only open sessions can be completed.",
+                session["status"].as_str().unwrap_or_default()
+            ),
+            None,
+        ));
+    }
+    if session["mode"] != "payment" {
+        return Err(ApiError::invalid(
+            "Completing subscription-mode sessions is not emulated yet (issue 3); only payment mode is.",
+            Some("mode"),
+        ));
+    }
+
+    // The paying customer: the session's, or one made from the email typed into Checkout.
+    let customer = match session["customer"].as_str() {
+        Some(c) => c.to_owned(),
+        None => {
+            let email = params
+                .str("email")?
+                .or_else(|| session["customer_email"].as_str().map(str::to_owned))
+                .ok_or_else(|| ApiError::missing_param("email"))?;
+            let mut raw = serde_json::Map::new();
+            raw.insert("email".into(), json!(email));
+            let created = create_customer(state, Params::new(raw, &["email"])?)?;
+            created["id"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let email = state
+        .customers
+        .get(&customer)
+        .and_then(|c| c["email"].as_str().map(str::to_owned));
+    let amount = session["amount_total"].as_i64().unwrap_or(0);
+    let currency = session["currency"].clone();
+    let now = state.now();
+    let metadata = state
+        .checkout_extras
+        .get(id)
+        .map(|e| e["payment_intent_data"]["metadata"].clone())
+        .filter(|m| m.is_object())
+        .unwrap_or_else(|| json!({}));
+
+    let pi_id = new_id("pi");
+    let charge_id = new_id("ch");
+    let mut intent = json!({
+        "id": pi_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": { "tip": {} },
+        "amount_received": 0,
+        "application": null,
+        "application_fee_amount": null,
+        "automatic_payment_methods": null,
+        "canceled_at": null,
+        "cancellation_reason": null,
+        "capture_method": "automatic",
+        "client_secret": format!("{pi_id}_secret_{}", &new_id("x")[2..]),
+        "confirmation_method": "automatic",
+        "created": now,
+        "currency": currency,
+        "customer": customer,
+        "description": null,
+        "excluded_payment_method_types": null,
+        "last_payment_error": null,
+        "latest_charge": null,
+        "livemode": false,
+        "metadata": metadata,
+        "next_action": null,
+        "on_behalf_of": null,
+        "payment_method": null,
+        "payment_method_configuration_details": null,
+        "payment_method_options": {},
+        "payment_method_types": ["card"],
+        "processing": null,
+        "receipt_email": null,
+        "review": null,
+        "setup_future_usage": null,
+        "shipping": null,
+        "statement_descriptor": null,
+        "statement_descriptor_suffix": null,
+        "status": "requires_payment_method",
+        "transfer_data": null,
+        "transfer_group": null
+    });
+    state.payment_intents.insert(pi_id.clone(), intent.clone());
+    emit(state, "payment_intent.created", &intent, None);
+
+    let charge = json!({
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "application": null,
+        "application_fee": null,
+        "application_fee_amount": null,
+        "balance_transaction": new_id("txn"),
+        "billing_details": { "address": address(), "email": email, "name": null, "phone": null, "tax_id": null },
+        "calculated_statement_descriptor": "CREDITGATE",
+        "captured": true,
+        "created": now,
+        "currency": currency,
+        "customer": customer,
+        "description": null,
+        "disputed": false,
+        "failure_balance_transaction": null,
+        "failure_code": null,
+        "failure_message": null,
+        "fraud_details": {},
+        "livemode": false,
+        "metadata": metadata,
+        "on_behalf_of": null,
+        "outcome": { "advice_code": null, "network_advice_code": null, "network_decline_code": null, "network_status": "approved_by_network", "reason": null, "risk_level": "normal", "seller_message": "Payment complete.", "type": "authorized" },
+        "paid": true,
+        "payment_intent": pi_id,
+        "payment_method": new_id("pm"),
+        "receipt_email": null,
+        "receipt_number": null,
+        "receipt_url": null,
+        "refunded": false,
+        "refunds": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/charges/{charge_id}/refunds") },
+        "review": null,
+        "shipping": null,
+        "source_transfer": null,
+        "statement_descriptor": null,
+        "statement_descriptor_suffix": null,
+        "status": "succeeded",
+        "transfer_data": null,
+        "transfer_group": null
+    });
+    state.charges.insert(charge_id.clone(), charge.clone());
+    emit(state, "charge.succeeded", &charge, None);
+
+    let previous = intent.clone();
+    intent["status"] = json!("succeeded");
+    intent["amount_received"] = json!(amount);
+    intent["latest_charge"] = json!(charge_id);
+    state.payment_intents.insert(pi_id.clone(), intent.clone());
+    emit(
+        state,
+        "payment_intent.succeeded",
+        &intent,
+        Some(crate::webhooks::previous_attributes(&previous, &intent)),
+    );
+
+    let mut completed = session;
+    completed["status"] = json!("complete");
+    completed["payment_status"] = json!("paid");
+    completed["customer"] = json!(customer);
+    completed["payment_intent"] = json!(pi_id);
+    completed["url"] = Value::Null;
+    completed["customer_details"] = json!({
+        "address": address(), "business_name": null, "email": email, "individual_name": null,
+        "name": null, "phone": null, "tax_exempt": "none", "tax_ids": []
+    });
+    state
+        .checkout_sessions
+        .insert(id.to_owned(), completed.clone());
+    emit(state, "checkout.session.completed", &completed, None);
+    Ok(completed)
+}
