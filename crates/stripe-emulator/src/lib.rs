@@ -19,6 +19,7 @@
 //! with a chosen id, retrieve, update, list), `/v1/prices` (create with `lookup_key` and
 //! `transfer_lookup_key`, retrieve, update/deactivate, list by `lookup_keys`, `product`, `active`).
 
+pub mod billing;
 pub mod checkout;
 pub mod error;
 pub mod form;
@@ -341,6 +342,10 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
             Some((Retrieve, Some(format!("payment_intent:{id}"))))
         }
         (&Method::GET, ["v1", "charges", id]) => Some((Retrieve, Some(format!("charge:{id}")))),
+        (&Method::GET, ["v1", "subscriptions", id]) => {
+            Some((Retrieve, Some(format!("subscription:{id}"))))
+        }
+        (&Method::GET, ["v1", "invoices", id]) => Some((Retrieve, Some(format!("invoice:{id}")))),
         (&Method::GET, ["v1", "events", id]) => Some((Retrieve, Some(format!("event:{id}")))),
         (&Method::GET, ["_emulator", "deliveries"]) => Some((Deliveries, None)),
         _ => None,
@@ -386,6 +391,16 @@ fn apply(
                 .get(id)
                 .cloned()
                 .ok_or_else(|| ApiError::no_such("payment_intent", id, "intent")),
+            Some(("subscription", id)) => state
+                .subscriptions
+                .get(id)
+                .cloned()
+                .ok_or_else(|| ApiError::no_such("subscription", id, "id")),
+            Some(("invoice", id)) => state
+                .invoices
+                .get(id)
+                .cloned()
+                .ok_or_else(|| ApiError::no_such("invoice", id, "invoice")),
             Some(("charge", id)) => state
                 .charges
                 .get(id)

@@ -34,13 +34,6 @@ pub fn complete_session(state: &mut State, id: &str, params: Params) -> Result<V
             None,
         ));
     }
-    if session["mode"] != "payment" {
-        return Err(ApiError::invalid(
-            "Completing subscription-mode sessions is not emulated yet (issue 3); only payment mode is.",
-            Some("mode"),
-        ));
-    }
-
     // The paying customer: the session's, or one made from the email typed into Checkout.
     let customer = match session["customer"].as_str() {
         Some(c) => c.to_owned(),
@@ -55,20 +48,59 @@ pub fn complete_session(state: &mut State, id: &str, params: Params) -> Result<V
             created["id"].as_str().unwrap_or_default().to_owned()
         }
     };
+    if session["mode"] == "subscription" {
+        return crate::billing::complete_subscription(state, id, session, &customer);
+    }
     let email = state
         .customers
         .get(&customer)
         .and_then(|c| c["email"].as_str().map(str::to_owned));
     let amount = session["amount_total"].as_i64().unwrap_or(0);
     let currency = session["currency"].clone();
-    let now = state.now();
     let metadata = state
         .checkout_extras
         .get(id)
         .map(|e| e["payment_intent_data"]["metadata"].clone())
         .filter(|m| m.is_object())
         .unwrap_or_else(|| json!({}));
+    let (pi_id, _) = pay(state, &customer, amount, &currency, &metadata);
 
+    let mut completed = session;
+    completed["status"] = json!("complete");
+    completed["payment_status"] = json!("paid");
+    completed["customer"] = json!(customer);
+    completed["payment_intent"] = json!(pi_id);
+    completed["url"] = Value::Null;
+    completed["customer_details"] = customer_details(email);
+    state
+        .checkout_sessions
+        .insert(id.to_owned(), completed.clone());
+    emit(state, "checkout.session.completed", &completed, None);
+    Ok(completed)
+}
+
+pub fn customer_details(email: Option<String>) -> Value {
+    json!({
+        "address": address(), "business_name": null, "email": email, "individual_name": null,
+        "name": null, "phone": null, "tax_exempt": "none", "tax_ids": []
+    })
+}
+
+/// A successful card payment: a PaymentIntent (created, then succeeded) and its Charge, with
+/// `payment_intent.created`, `charge.succeeded` and `payment_intent.succeeded`. Returns
+/// (payment intent id, charge id).
+pub fn pay(
+    state: &mut State,
+    customer: &str,
+    amount: i64,
+    currency: &Value,
+    metadata: &Value,
+) -> (String, String) {
+    let email = state
+        .customers
+        .get(customer)
+        .and_then(|c| c["email"].as_str().map(str::to_owned));
+    let now = state.now();
     let pi_id = new_id("pi");
     let charge_id = new_id("ch");
     let mut intent = json!({
@@ -173,19 +205,5 @@ pub fn complete_session(state: &mut State, id: &str, params: Params) -> Result<V
         Some(crate::webhooks::previous_attributes(&previous, &intent)),
     );
 
-    let mut completed = session;
-    completed["status"] = json!("complete");
-    completed["payment_status"] = json!("paid");
-    completed["customer"] = json!(customer);
-    completed["payment_intent"] = json!(pi_id);
-    completed["url"] = Value::Null;
-    completed["customer_details"] = json!({
-        "address": address(), "business_name": null, "email": email, "individual_name": null,
-        "name": null, "phone": null, "tax_exempt": "none", "tax_ids": []
-    });
-    state
-        .checkout_sessions
-        .insert(id.to_owned(), completed.clone());
-    emit(state, "checkout.session.completed", &completed, None);
-    Ok(completed)
+    (pi_id, charge_id)
 }

@@ -64,6 +64,8 @@ pub struct State {
     pub prices: Collection,
     pub checkout_sessions: Collection,
     pub payment_intents: Collection,
+    pub subscriptions: Collection,
+    pub invoices: Collection,
     pub charges: Collection,
     /// session id → what the session was created with beyond Stripe's object (line items,
     /// subscription and payment intent data), for completing it.
@@ -85,6 +87,10 @@ pub struct State {
 }
 
 impl State {
+    pub fn invoices_count(&self) -> usize {
+        self.invoices.newest_first().count()
+    }
+
     pub fn now(&self) -> i64 {
         let wall = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -286,3 +286,143 @@ async fn completing_a_pack_purchase_pays_it_and_emits_stripes_events_in_order() 
     );
     Ok(())
 }
+
+async fn complete_subscription(
+    trial_days: Option<u32>,
+) -> anyhow::Result<(Vec<String>, Vec<stripe_webhook::Event>, serde_json::Value)> {
+    let s = setup().await?;
+    let (url, mut rx) = receiver(vec![]).await?;
+    let endpoint = form(
+        KEY,
+        &s.base,
+        "POST",
+        "/v1/webhook_endpoints",
+        &format!("url={url}&enabled_events[]=*"),
+    )
+    .await?;
+    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let mut data = CreateCheckoutSessionSubscriptionData::new();
+    data.trial_period_days = trial_days;
+    data.metadata = Some(HashMap::from([("plan".to_owned(), "basic".to_owned())]));
+    let session = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .customer(s.customer.clone())
+        .client_reference_id("sub-xyz")
+        .line_items(vec![item(&s.monthly, 1)])
+        .subscription_data(data)
+        .success_url("http://localhost/ok")
+        .send(&s.client)
+        .await?;
+    let done = form(
+        KEY,
+        &s.base,
+        "POST",
+        &format!("/_emulator/checkout/sessions/{}/complete", session.id),
+        "",
+    )
+    .await?;
+    anyhow::ensure!(done["status"] == "complete", "{done}");
+    // Everything emitted since setup: drain until checkout.session.completed.
+    let mut types = Vec::new();
+    let mut events = Vec::new();
+    loop {
+        let got = next(&mut rx).await?;
+        let event = Webhook::construct_event(&got.payload, &got.signature, &secret)?;
+        types.push(event.type_.as_str().to_owned());
+        let last = event.type_.as_str() == "checkout.session.completed";
+        events.push(event);
+        if last {
+            break;
+        }
+    }
+    Ok((types, events, done))
+}
+
+#[tokio::test]
+async fn completing_a_subscription_checkout_creates_an_active_subscription_and_a_paid_first_invoice()
+-> anyhow::Result<()> {
+    let (types, events, session) = complete_subscription(None).await?;
+    let tail: Vec<&str> = types
+        .iter()
+        .map(String::as_str)
+        .skip_while(|t| *t != "customer.subscription.created")
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "customer.subscription.created",
+            "invoice.created",
+            "invoice.finalized",
+            "payment_intent.created",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "checkout.session.completed"
+        ]
+    );
+    let mut saw = (false, false);
+    for event in events {
+        match event.data.object {
+            EventObject::CustomerSubscriptionCreated(sub) => {
+                assert_eq!(sub.status, stripe_shared::SubscriptionStatus::Active);
+                assert_eq!(sub.metadata.get("plan").map(String::as_str), Some("basic"));
+                let item = &sub.items.data[0];
+                assert_eq!(item.price.lookup_key, None);
+                assert!(item.current_period_end > item.current_period_start + 27 * 86_400);
+                assert_eq!(
+                    Some(sub.id.to_string()),
+                    session["subscription"].as_str().map(str::to_owned)
+                );
+                saw.0 = true;
+            }
+            EventObject::InvoicePaid(invoice) => {
+                assert_eq!(invoice.status, Some(stripe_shared::InvoiceStatus::Paid));
+                assert_eq!((invoice.amount_paid, invoice.total), (500, 500));
+                assert_eq!(
+                    invoice.billing_reason,
+                    Some(stripe_shared::InvoiceBillingReason::SubscriptionCreate)
+                );
+                let parent = invoice
+                    .parent
+                    .and_then(|p| p.subscription_details)
+                    .map(|d| d.subscription.id().to_string());
+                assert_eq!(parent, session["subscription"].as_str().map(str::to_owned));
+                assert!(
+                    invoice.lines.data[0].period.end - invoice.lines.data[0].period.start
+                        > 27 * 86_400
+                );
+                saw.1 = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(saw, (true, true));
+    assert_eq!(session["payment_status"], "paid");
+    assert_eq!(session["client_reference_id"], "sub-xyz");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_trial_subscription_is_trialing_with_a_zero_invoice_and_no_payment() -> anyhow::Result<()>
+{
+    let (types, events, session) = complete_subscription(Some(7)).await?;
+    assert!(
+        !types
+            .iter()
+            .any(|t| t.starts_with("charge.") || t.starts_with("payment_intent.")),
+        "{types:?}"
+    );
+    let sub = events.into_iter().find_map(|e| match e.data.object {
+        EventObject::CustomerSubscriptionCreated(sub) => Some(sub),
+        _ => None,
+    });
+    let sub = sub.ok_or_else(|| anyhow::anyhow!("no customer.subscription.created"))?;
+    assert_eq!(sub.status, stripe_shared::SubscriptionStatus::Trialing);
+    assert_eq!(
+        sub.trial_end.zip(sub.trial_start).map(|(e, s)| e - s),
+        Some(7 * 86_400)
+    );
+    assert_eq!(session["payment_status"], "no_payment_required");
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! Subscriptions and invoices: completing a subscription-mode Checkout Session creates the
+//! subscription (trialing when the session asked for trial days), its first invoice
+//! (`billing_reason: subscription_create`, paid, or zero during a trial) and the payment, with
+//! the events Stripe emits: `customer.subscription.created`, `invoice.created`,
+//! `invoice.finalized`, the payment's events, `invoice.paid`, `invoice.payment_succeeded`,
+//! `checkout.session.completed`.
+
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::payments::{customer_details, pay};
+use crate::store::{State, new_id};
+use crate::webhooks::emit;
+
+/// `ts` moved on by `count` calendar `interval`s (day, week, month, year), as Stripe bills:
+/// a month from 31 January is the last day of February.
+pub fn advance(ts: i64, interval: &str, count: i64) -> i64 {
+    match interval {
+        "day" => ts + 86_400 * count,
+        "week" => ts + 7 * 86_400 * count,
+        "month" | "year" => {
+            let months = if interval == "year" {
+                12 * count
+            } else {
+                count
+            };
+            let Ok(at) = time::OffsetDateTime::from_unix_timestamp(ts) else {
+                return ts + 30 * 86_400 * months;
+            };
+            let total = i64::from(at.year()) * 12 + i64::from(u8::from(at.month())) - 1 + months;
+            let (year, month0) = (total.div_euclid(12), total.rem_euclid(12));
+            let Ok(month) = time::Month::try_from((month0 + 1) as u8) else {
+                return ts + 30 * 86_400 * months;
+            };
+            let year = year as i32;
+            let day = at.day().min(time::util::days_in_month(month, year));
+            match time::Date::from_calendar_date(year, month, day) {
+                Ok(date) => at.replace_date(date).unix_timestamp(),
+                Err(_) => ts + 30 * 86_400 * months,
+            }
+        }
+        _ => ts,
+    }
+}
+
+fn plan_of(price: &Value) -> Value {
+    json!({
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": "per_unit",
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": price["recurring"]["interval"],
+        "interval_count": price["recurring"]["interval_count"],
+        "livemode": false,
+        "metadata": price["metadata"],
+        "meter": null,
+        "nickname": price["nickname"],
+        "product": price["product"],
+        "tiers_mode": null,
+        "transform_usage": null,
+        "trial_period_days": null,
+        "usage_type": "licensed"
+    })
+}
+
+pub fn complete_subscription(
+    state: &mut State,
+    session_id: &str,
+    mut session: Value,
+    customer: &str,
+) -> Result<Value, ApiError> {
+    let extras = state
+        .checkout_extras
+        .get(session_id)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let now = state.now();
+    let trial_days = extras["subscription_data"]["trial_period_days"]
+        .as_i64()
+        .filter(|d| *d > 0);
+    let metadata = Some(extras["subscription_data"]["metadata"].clone())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let currency = session["currency"].clone();
+    let sub_id = new_id("sub");
+    let invoice_id = new_id("in");
+
+    let mut items = Vec::new();
+    let mut lines = Vec::new();
+    let mut period_end = now;
+    for line in extras["line_items"].as_array().cloned().unwrap_or_default() {
+        let price_id = line["price"].as_str().unwrap_or_default();
+        let price = state
+            .prices
+            .get(price_id)
+            .cloned()
+            .ok_or_else(|| ApiError::no_such("price", price_id, "line_items"))?;
+        let quantity = line["quantity"].as_i64().unwrap_or(1);
+        let interval = price["recurring"]["interval"]
+            .as_str()
+            .unwrap_or("month")
+            .to_owned();
+        let count = price["recurring"]["interval_count"].as_i64().unwrap_or(1);
+        let end = match trial_days {
+            Some(days) => now + days * 86_400,
+            None => advance(now, &interval, count),
+        };
+        period_end = end;
+        let item_id = new_id("si");
+        items.push(json!({
+            "id": item_id,
+            "object": "subscription_item",
+            "billing_thresholds": null,
+            "created": now,
+            "current_period_end": end,
+            "current_period_start": now,
+            "discounts": [],
+            "metadata": {},
+            "plan": plan_of(&price),
+            "price": price,
+            "quantity": quantity,
+            "subscription": sub_id,
+            "tax_rates": []
+        }));
+        let amount = if trial_days.is_some() {
+            0
+        } else {
+            price["unit_amount"].as_i64().unwrap_or(0) * quantity
+        };
+        lines.push(json!({
+            "id": new_id("il"),
+            "object": "line_item",
+            "amount": amount,
+            "currency": currency,
+            "description": format!("{quantity} × {}", price["product"].as_str().unwrap_or_default()),
+            "discount_amounts": [],
+            "discountable": true,
+            "discounts": [],
+            "invoice": invoice_id,
+            "livemode": false,
+            "metadata": {},
+            "parent": {
+                "type": "subscription_item_details",
+                "invoice_item_details": null,
+                "subscription_item_details": {
+                    "invoice_item": null,
+                    "proration": false,
+                    "proration_details": { "credited_items": null },
+                    "subscription": sub_id,
+                    "subscription_item": item_id
+                }
+            },
+            "period": { "start": now, "end": end },
+            "pretax_credit_amounts": [],
+            "pricing": { "type": "price_details", "price_details": { "price": price_id, "product": price["product"] }, "unit_amount_decimal": price["unit_amount_decimal"] },
+            "quantity": quantity,
+            "subtotal": amount,
+            "taxes": []
+        }));
+    }
+    let total: i64 = lines
+        .iter()
+        .map(|l| l["amount"].as_i64().unwrap_or(0))
+        .sum();
+
+    let subscription = json!({
+        "id": sub_id,
+        "object": "subscription",
+        "application": null,
+        "application_fee_percent": null,
+        "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null },
+        "billing_cycle_anchor": period_end,
+        "billing_cycle_anchor_config": null,
+        "billing_mode": { "type": "classic", "flexible": null, "updated_at": null },
+        "billing_schedules": [],
+        "billing_thresholds": null,
+        "cancel_at": null,
+        "cancel_at_period_end": false,
+        "canceled_at": null,
+        "cancellation_details": { "comment": null, "feedback": null, "reason": null },
+        "collection_method": "charge_automatically",
+        "created": now,
+        "currency": currency,
+        "customer": customer,
+        "days_until_due": null,
+        "default_payment_method": new_id("pm"),
+        "default_source": null,
+        "default_tax_rates": [],
+        "description": null,
+        "discounts": [],
+        "ended_at": null,
+        "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
+        "items": { "object": "list", "data": items, "has_more": false, "url": format!("/v1/subscription_items?subscription={sub_id}") },
+        "latest_invoice": invoice_id,
+        "livemode": false,
+        "metadata": metadata,
+        "next_pending_invoice_item_invoice": null,
+        "on_behalf_of": null,
+        "pause_collection": null,
+        "payment_settings": { "payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off" },
+        "pending_invoice_item_interval": null,
+        "pending_setup_intent": null,
+        "pending_update": null,
+        "presentment_details": null,
+        "schedule": null,
+        "start_date": now,
+        "status": if trial_days.is_some() { "trialing" } else { "active" },
+        "test_clock": null,
+        "transfer_data": null,
+        "trial_end": trial_days.map(|_| period_end),
+        "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
+        "trial_start": trial_days.map(|_| now)
+    });
+    state
+        .subscriptions
+        .insert(sub_id.clone(), subscription.clone());
+    emit(state, "customer.subscription.created", &subscription, None);
+
+    let email = state
+        .customers
+        .get(customer)
+        .and_then(|c| c["email"].as_str().map(str::to_owned));
+    let number = format!(
+        "{}-{:04}",
+        &customer[4..customer.len().min(12)].to_uppercase(),
+        state.invoices_count() + 1
+    );
+    let mut invoice = json!({
+        "id": invoice_id,
+        "object": "invoice",
+        "account_country": "GB",
+        "account_name": "creditgate (emulated)",
+        "account_tax_ids": null,
+        "amount_due": total,
+        "amount_overpaid": 0,
+        "amount_paid": 0,
+        "amount_remaining": total,
+        "amount_shipping": 0,
+        "application": null,
+        "attempt_count": 0,
+        "attempted": false,
+        "auto_advance": false,
+        "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null },
+        "billing_reason": "subscription_create",
+        "collection_method": "charge_automatically",
+        "created": now,
+        "currency": currency,
+        "custom_fields": null,
+        "customer": customer,
+        "customer_address": null,
+        "customer_email": email,
+        "customer_name": null,
+        "customer_phone": null,
+        "customer_shipping": null,
+        "customer_tax_exempt": "none",
+        "customer_tax_ids": [],
+        "default_payment_method": null,
+        "default_source": null,
+        "default_tax_rates": [],
+        "description": null,
+        "discounts": [],
+        "due_date": null,
+        "effective_at": null,
+        "ending_balance": null,
+        "footer": null,
+        "from_invoice": null,
+        "hosted_invoice_url": null,
+        "invoice_pdf": null,
+        "issuer": { "type": "self" },
+        "last_finalization_error": null,
+        "latest_revision": null,
+        "lines": { "object": "list", "data": lines, "has_more": false, "url": format!("/v1/invoices/{invoice_id}/lines") },
+        "livemode": false,
+        "metadata": {},
+        "next_payment_attempt": null,
+        "number": null,
+        "on_behalf_of": null,
+        "parent": {
+            "type": "subscription_details",
+            "quote_details": null,
+            "subscription_details": { "metadata": metadata, "subscription": sub_id, "subscription_proration_date": null }
+        },
+        "payment_settings": { "default_mandate": null, "payment_method_options": null, "payment_method_types": null },
+        "period_end": now,
+        "period_start": now,
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "receipt_number": null,
+        "rendering": null,
+        "shipping_cost": null,
+        "shipping_details": null,
+        "starting_balance": 0,
+        "statement_descriptor": null,
+        "status": "draft",
+        "status_transitions": { "finalized_at": null, "marked_uncollectible_at": null, "paid_at": null, "voided_at": null },
+        "subtotal": total,
+        "subtotal_excluding_tax": total,
+        "test_clock": null,
+        "total": total,
+        "total_discount_amounts": [],
+        "total_excluding_tax": total,
+        "total_pretax_credit_amounts": [],
+        "total_taxes": [],
+        "webhooks_delivered_at": null
+    });
+    state.invoices.insert(invoice_id.clone(), invoice.clone());
+    emit(state, "invoice.created", &invoice, None);
+
+    let draft = invoice.clone();
+    invoice["status"] = json!("open");
+    invoice["number"] = json!(number);
+    invoice["effective_at"] = json!(now);
+    invoice["status_transitions"]["finalized_at"] = json!(now);
+    invoice["hosted_invoice_url"] = json!(format!("https://invoice.stripe.com/i/{invoice_id}"));
+    emit(
+        state,
+        "invoice.finalized",
+        &invoice,
+        Some(crate::webhooks::previous_attributes(&draft, &invoice)),
+    );
+
+    if total > 0 {
+        pay(state, customer, total, &currency, &json!({}));
+    }
+    let open = invoice.clone();
+    invoice["status"] = json!("paid");
+    invoice["amount_paid"] = json!(total);
+    invoice["amount_remaining"] = json!(0);
+    invoice["attempted"] = json!(true);
+    invoice["attempt_count"] = json!(if total > 0 { 1 } else { 0 });
+    invoice["status_transitions"]["paid_at"] = json!(now);
+    state.invoices.insert(invoice_id.clone(), invoice.clone());
+    emit(
+        state,
+        "invoice.paid",
+        &invoice,
+        Some(crate::webhooks::previous_attributes(&open, &invoice)),
+    );
+    emit(state, "invoice.payment_succeeded", &invoice, None);
+
+    session["status"] = json!("complete");
+    session["payment_status"] = json!(if total > 0 {
+        "paid"
+    } else {
+        "no_payment_required"
+    });
+    session["customer"] = json!(customer);
+    session["subscription"] = json!(sub_id);
+    session["invoice"] = json!(invoice_id);
+    session["url"] = Value::Null;
+    session["customer_details"] = customer_details(email);
+    state
+        .checkout_sessions
+        .insert(session_id.to_owned(), session.clone());
+    emit(state, "checkout.session.completed", &session, None);
+    Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advance;
+
+    #[test]
+    fn a_month_from_the_31st_of_january_is_the_end_of_february() {
+        // 2027-01-31T10:00:00Z → 2027-02-28T10:00:00Z
+        assert_eq!(advance(1_801_389_600, "month", 1), 1_803_808_800);
+        // and a year from a leap day is the 28th
+        let leap = 1_709_200_800; // 2024-02-29T10:00:00Z
+        assert_eq!(advance(leap, "year", 1), 1_740_736_800); // 2025-02-28T10:00:00Z
+        assert_eq!(advance(0, "week", 2), 14 * 86_400);
+    }
+}
