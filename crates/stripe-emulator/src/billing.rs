@@ -374,3 +374,167 @@ mod tests {
         assert_eq!(advance(0, "week", 2), 14 * 86_400);
     }
 }
+
+pub const SUBSCRIPTION_UPDATE: &[&str] = &[
+    "items",
+    "proration_behavior",
+    "cancel_at_period_end",
+    "metadata",
+];
+pub const SUBSCRIPTION_LIST: &[&str] = &[
+    "customer",
+    "status",
+    "price",
+    "limit",
+    "starting_after",
+    "ending_before",
+];
+pub const SUBSCRIPTION_CANCEL: &[&str] = &["invoice_now", "prorate"];
+
+fn live(status: &str) -> bool {
+    !matches!(status, "canceled" | "incomplete_expired")
+}
+
+/// Price change (`items[0][id]` + `items[0][price]`, `proration_behavior` recorded),
+/// `cancel_at_period_end`, `metadata`. Emits `customer.subscription.updated` with
+/// `previous_attributes`.
+pub fn update_subscription(
+    state: &mut State,
+    id: &str,
+    params: crate::params::Params,
+) -> Result<Value, ApiError> {
+    let old = state
+        .subscriptions
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
+    if !live(old["status"].as_str().unwrap_or_default()) {
+        return Err(ApiError::invalid(
+            "A canceled subscription can only update its cancellation_details and metadata.",
+            None,
+        ));
+    }
+    let mut sub = old.clone();
+    if let Some(behavior) = params.str("proration_behavior")? {
+        if !["create_prorations", "none", "always_invoice"].contains(&behavior.as_str()) {
+            return Err(ApiError::invalid(
+                "Invalid proration_behavior",
+                Some("proration_behavior"),
+            ));
+        }
+        // Recorded for `GET /_emulator/subscriptions/{id}`; the emulator bills no prorations.
+        state
+            .proration_behaviors
+            .entry(id.to_owned())
+            .or_default()
+            .push(behavior);
+    }
+    if let Some(items) = params.objects("items")? {
+        for (index, item) in items.iter().enumerate() {
+            item.refuse_unknown(&["id", "price", "quantity"], &format!("items[{index}]"))?;
+            let item_id = item
+                .required_str("id")
+                .map_err(|_| ApiError::missing_param(&format!("items[{index}][id]")))?;
+            let position = sub["items"]["data"]
+                .as_array()
+                .and_then(|d| d.iter().position(|i| i["id"] == item_id.as_str()))
+                .ok_or_else(|| {
+                    ApiError::no_such(
+                        "subscription_item",
+                        &item_id,
+                        &format!("items[{index}][id]"),
+                    )
+                })?;
+            if let Some(price_id) = item.str("price")? {
+                let price = state.prices.get(&price_id).cloned().ok_or_else(|| {
+                    ApiError::no_such("price", &price_id, &format!("items[{index}][price]"))
+                })?;
+                if price["type"] != "recurring" || price["active"] != true {
+                    return Err(ApiError::invalid(
+                        "The price must be an active recurring price.",
+                        Some(&format!("items[{index}][price]")),
+                    ));
+                }
+                sub["items"]["data"][position]["plan"] = plan_of(&price);
+                sub["items"]["data"][position]["price"] = price;
+            }
+            if let Some(quantity) = item.int("quantity")? {
+                sub["items"]["data"][position]["quantity"] = json!(quantity);
+            }
+        }
+    }
+    if let Some(flag) = params.bool("cancel_at_period_end")? {
+        sub["cancel_at_period_end"] = json!(flag);
+        let period_end = sub["items"]["data"][0]["current_period_end"].clone();
+        sub["cancel_at"] = if flag { period_end } else { Value::Null };
+        sub["cancellation_details"]["reason"] = if flag {
+            json!("cancellation_requested")
+        } else {
+            Value::Null
+        };
+    }
+    sub["metadata"] = params.merge_metadata(&sub["metadata"])?;
+    state.subscriptions.insert(id.to_owned(), sub.clone());
+    let previous = crate::webhooks::previous_attributes(&old, &sub);
+    if previous.as_object().is_some_and(|m| !m.is_empty()) {
+        emit(state, "customer.subscription.updated", &sub, Some(previous));
+    }
+    Ok(sub)
+}
+
+/// Cancels at once: status `canceled`, `ended_at` now, `customer.subscription.deleted`.
+pub fn cancel_subscription(state: &mut State, id: &str) -> Result<Value, ApiError> {
+    let mut sub = state
+        .subscriptions
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
+    if !live(sub["status"].as_str().unwrap_or_default()) {
+        return Err(ApiError::invalid(
+            format!("No such subscription: '{id}' is already canceled."),
+            None,
+        ));
+    }
+    let now = state.now();
+    sub["status"] = json!("canceled");
+    sub["canceled_at"] = json!(now);
+    sub["ended_at"] = json!(now);
+    if sub["cancellation_details"]["reason"].is_null() {
+        sub["cancellation_details"]["reason"] = json!("cancellation_requested");
+    }
+    state.subscriptions.insert(id.to_owned(), sub.clone());
+    emit(state, "customer.subscription.deleted", &sub, None);
+    Ok(sub)
+}
+
+pub fn list_subscriptions(state: &State, params: crate::params::Params) -> Result<Value, ApiError> {
+    let customer = params.str("customer")?;
+    let status = params.str("status")?;
+    let price = params.str("price")?;
+    let matching = state.subscriptions.newest_first().filter(|s| {
+        customer.as_deref().is_none_or(|c| s["customer"] == c)
+            && match status.as_deref() {
+                // Stripe lists every status but canceled by default.
+                None => s["status"] != "canceled",
+                Some("all") => true,
+                Some(wanted) => s["status"] == wanted,
+            }
+            && price.as_deref().is_none_or(|p| {
+                s["items"]["data"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|i| i["price"]["id"] == p))
+            })
+    });
+    crate::store::list("/v1/subscriptions", &params, matching)
+}
+
+/// What the emulator records about a subscription beyond Stripe's object.
+pub fn emulator_view(state: &State, id: &str) -> Result<Value, ApiError> {
+    if !state.subscriptions.contains(id) {
+        return Err(ApiError::no_such("subscription", id, "id"));
+    }
+    Ok(json!({
+        "id": id,
+        "proration_behaviors": state.proration_behaviors.get(id).cloned().unwrap_or_default(),
+    }))
+}

@@ -342,6 +342,12 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
             Some((Retrieve, Some(format!("payment_intent:{id}"))))
         }
         (&Method::GET, ["v1", "charges", id]) => Some((Retrieve, Some(format!("charge:{id}")))),
+        (&Method::GET, ["v1", "subscriptions"]) => Some((ListSubscriptions, None)),
+        (&Method::GET, ["_emulator", "subscriptions", id]) => {
+            Some((Retrieve, Some(format!("emulator_subscription:{id}"))))
+        }
+        (&Method::POST, ["v1", "subscriptions", id]) => one(UpdateSubscription, id),
+        (&Method::DELETE, ["v1", "subscriptions", id]) => one(CancelSubscription, id),
         (&Method::GET, ["v1", "subscriptions", id]) => {
             Some((Retrieve, Some(format!("subscription:{id}"))))
         }
@@ -375,6 +381,9 @@ fn apply(
         Route::CreateCheckoutSession => checkout::create_session(state, params),
         Route::ExpireCheckoutSession => checkout::expire_session(state, id),
         Route::CompleteCheckoutSession => payments::complete_session(state, id, params),
+        Route::UpdateSubscription => billing::update_subscription(state, id, params),
+        Route::ListSubscriptions => billing::list_subscriptions(state, params),
+        Route::CancelSubscription => billing::cancel_subscription(state, id),
         Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
         Route::Delete => match id.split_once(':') {
             Some(("webhook_endpoint", id)) => webhooks::delete_endpoint(state, id),
@@ -391,6 +400,7 @@ fn apply(
                 .get(id)
                 .cloned()
                 .ok_or_else(|| ApiError::no_such("payment_intent", id, "intent")),
+            Some(("emulator_subscription", id)) => billing::emulator_view(state, id),
             Some(("subscription", id)) => state
                 .subscriptions
                 .get(id)

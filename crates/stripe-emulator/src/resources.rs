@@ -502,6 +502,9 @@ pub fn allowed(route: Route) -> &'static [&'static str] {
         Route::ListEvents => crate::webhooks::EVENT_LIST,
         Route::CreateCheckoutSession => crate::checkout::SESSION_CREATE,
         Route::CompleteCheckoutSession => crate::payments::COMPLETE,
+        Route::UpdateSubscription => crate::billing::SUBSCRIPTION_UPDATE,
+        Route::ListSubscriptions => crate::billing::SUBSCRIPTION_LIST,
+        Route::CancelSubscription => crate::billing::SUBSCRIPTION_CANCEL,
         Route::Retrieve | Route::Delete | Route::Deliveries | Route::ExpireCheckoutSession => &[],
     }
 }
@@ -523,6 +526,9 @@ pub enum Route {
     CreateCheckoutSession,
     ExpireCheckoutSession,
     CompleteCheckoutSession,
+    UpdateSubscription,
+    ListSubscriptions,
+    CancelSubscription,
     Retrieve,
     Delete,
     Deliveries,

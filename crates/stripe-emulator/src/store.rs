@@ -65,6 +65,8 @@ pub struct State {
     pub checkout_sessions: Collection,
     pub payment_intents: Collection,
     pub subscriptions: Collection,
+    /// subscription id → every `proration_behavior` an update asked for, in order.
+    pub proration_behaviors: HashMap<String, Vec<String>>,
     pub invoices: Collection,
     pub charges: Collection,
     /// session id → what the session was created with beyond Stripe's object (line items,
