@@ -360,21 +360,6 @@ pub fn complete_subscription(
     Ok(session)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::advance;
-
-    #[test]
-    fn a_month_from_the_31st_of_january_is_the_end_of_february() {
-        // 2027-01-31T10:00:00Z → 2027-02-28T10:00:00Z
-        assert_eq!(advance(1_801_389_600, "month", 1), 1_803_808_800);
-        // and a year from a leap day is the 28th
-        let leap = 1_709_200_800; // 2024-02-29T10:00:00Z
-        assert_eq!(advance(leap, "year", 1), 1_740_736_800); // 2025-02-28T10:00:00Z
-        assert_eq!(advance(0, "week", 2), 14 * 86_400);
-    }
-}
-
 pub const SUBSCRIPTION_UPDATE: &[&str] = &[
     "items",
     "proration_behavior",
@@ -537,4 +522,19 @@ pub fn emulator_view(state: &State, id: &str) -> Result<Value, ApiError> {
         "id": id,
         "proration_behaviors": state.proration_behaviors.get(id).cloned().unwrap_or_default(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advance;
+
+    #[test]
+    fn a_month_from_the_31st_of_january_is_the_end_of_february() {
+        // 2027-01-31T10:00:00Z → 2027-02-28T10:00:00Z
+        assert_eq!(advance(1_801_389_600, "month", 1), 1_803_808_800);
+        // and a year from a leap day is the 28th
+        let leap = 1_709_200_800; // 2024-02-29T10:00:00Z
+        assert_eq!(advance(leap, "year", 1), 1_740_736_800); // 2025-02-28T10:00:00Z
+        assert_eq!(advance(0, "week", 2), 14 * 86_400);
+    }
 }
