@@ -220,6 +220,57 @@ pub fn complete_subscription(
         .insert(sub_id.clone(), subscription.clone());
     emit(state, "customer.subscription.created", &subscription, None);
 
+    issue_invoice(
+        state,
+        customer,
+        &sub_id,
+        &invoice_id,
+        &metadata,
+        &currency,
+        lines,
+        total,
+        "subscription_create",
+        (now, now),
+    );
+    let email = state
+        .customers
+        .get(customer)
+        .and_then(|c| c["email"].as_str().map(str::to_owned));
+
+    session["status"] = json!("complete");
+    session["payment_status"] = json!(if total > 0 {
+        "paid"
+    } else {
+        "no_payment_required"
+    });
+    session["customer"] = json!(customer);
+    session["subscription"] = json!(sub_id);
+    session["invoice"] = json!(invoice_id);
+    session["url"] = Value::Null;
+    session["customer_details"] = customer_details(email);
+    state
+        .checkout_sessions
+        .insert(session_id.to_owned(), session.clone());
+    emit(state, "checkout.session.completed", &session, None);
+    Ok(session)
+}
+
+/// Issues an invoice for `lines` and emits what Stripe does: `invoice.created` (draft),
+/// `invoice.finalized` (open), then [`settle`]. Returns the invoice as it ends.
+#[allow(clippy::too_many_arguments)]
+fn issue_invoice(
+    state: &mut State,
+    customer: &str,
+    sub_id: &str,
+    invoice_id: &str,
+    metadata: &Value,
+    currency: &Value,
+    lines: Vec<Value>,
+    total: i64,
+    billing_reason: &str,
+    period: (i64, i64),
+) -> Value {
+    let now = state.now();
     let email = state
         .customers
         .get(customer)
@@ -245,7 +296,7 @@ pub fn complete_subscription(
         "attempted": false,
         "auto_advance": false,
         "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null },
-        "billing_reason": "subscription_create",
+        "billing_reason": billing_reason,
         "collection_method": "charge_automatically",
         "created": now,
         "currency": currency,
@@ -285,8 +336,8 @@ pub fn complete_subscription(
             "subscription_details": { "metadata": metadata, "subscription": sub_id, "subscription_proration_date": null }
         },
         "payment_settings": { "default_mandate": null, "payment_method_options": null, "payment_method_types": null },
-        "period_end": now,
-        "period_start": now,
+        "period_end": period.1,
+        "period_start": period.0,
         "post_payment_credit_notes_amount": 0,
         "pre_payment_credit_notes_amount": 0,
         "receipt_number": null,
@@ -307,7 +358,9 @@ pub fn complete_subscription(
         "total_taxes": [],
         "webhooks_delivered_at": null
     });
-    state.invoices.insert(invoice_id.clone(), invoice.clone());
+    state
+        .invoices
+        .insert(invoice_id.to_owned(), invoice.clone());
     emit(state, "invoice.created", &invoice, None);
 
     let draft = invoice.clone();
@@ -323,17 +376,46 @@ pub fn complete_subscription(
         Some(crate::webhooks::previous_attributes(&draft, &invoice)),
     );
 
-    if total > 0 {
-        pay(state, customer, total, &currency, &json!({}));
-    }
+    settle(state, invoice)
+}
+
+/// Attempts to pay an open invoice: paid (`invoice.paid`, `invoice.payment_succeeded`, after the
+/// payment's own events), or, when the customer's payment method is marked failing,
+/// `invoice.payment_failed` with the attempt counted. Returns the invoice as it ends.
+pub fn settle(state: &mut State, mut invoice: Value) -> Value {
+    let now = state.now();
+    let id = invoice["id"].as_str().unwrap_or_default().to_owned();
+    let customer = invoice["customer"].as_str().unwrap_or_default().to_owned();
+    let due = invoice["amount_remaining"].as_i64().unwrap_or(0);
+    let currency = invoice["currency"].clone();
     let open = invoice.clone();
+    if due > 0 && state.failing_customers.contains(&customer) {
+        let attempts = invoice["attempt_count"].as_u64().unwrap_or(0) + 1;
+        invoice["attempted"] = json!(true);
+        invoice["attempt_count"] = json!(attempts);
+        // Stripe retries on its schedule; the emulator retries on the next clock advance.
+        invoice["next_payment_attempt"] = json!(now + 3 * 86_400);
+        state.invoices.insert(id, invoice.clone());
+        emit(
+            state,
+            "invoice.payment_failed",
+            &invoice,
+            Some(crate::webhooks::previous_attributes(&open, &invoice)),
+        );
+        return invoice;
+    }
+    if due > 0 {
+        pay(state, &customer, due, &currency, &json!({}));
+    }
+    let attempts = invoice["attempt_count"].as_u64().unwrap_or(0) + u64::from(due > 0);
     invoice["status"] = json!("paid");
-    invoice["amount_paid"] = json!(total);
+    invoice["amount_paid"] = json!(invoice["total"].as_i64().unwrap_or(0));
     invoice["amount_remaining"] = json!(0);
     invoice["attempted"] = json!(true);
-    invoice["attempt_count"] = json!(if total > 0 { 1 } else { 0 });
+    invoice["attempt_count"] = json!(attempts);
+    invoice["next_payment_attempt"] = Value::Null;
     invoice["status_transitions"]["paid_at"] = json!(now);
-    state.invoices.insert(invoice_id.clone(), invoice.clone());
+    state.invoices.insert(id, invoice.clone());
     emit(
         state,
         "invoice.paid",
@@ -341,23 +423,229 @@ pub fn complete_subscription(
         Some(crate::webhooks::previous_attributes(&open, &invoice)),
     );
     emit(state, "invoice.payment_succeeded", &invoice, None);
+    invoice
+}
 
-    session["status"] = json!("complete");
-    session["payment_status"] = json!(if total > 0 {
-        "paid"
+pub const CLOCK_ADVANCE: &[&str] = &["seconds"];
+pub const PAYMENT_METHOD: &[&str] = &["failing"];
+
+/// Test route: mark a customer's payment method as failing (or working again).
+pub fn set_payment_method(
+    state: &mut State,
+    customer: &str,
+    params: crate::params::Params,
+) -> Result<Value, ApiError> {
+    if !state.customers.contains(customer) {
+        return Err(ApiError::no_such("customer", customer, "customer"));
+    }
+    let failing = params
+        .bool("failing")?
+        .ok_or_else(|| ApiError::missing_param("failing"))?;
+    if failing {
+        state.failing_customers.insert(customer.to_owned());
     } else {
-        "no_payment_required"
-    });
-    session["customer"] = json!(customer);
-    session["subscription"] = json!(sub_id);
-    session["invoice"] = json!(invoice_id);
-    session["url"] = Value::Null;
-    session["customer_details"] = customer_details(email);
-    state
-        .checkout_sessions
-        .insert(session_id.to_owned(), session.clone());
-    emit(state, "checkout.session.completed", &session, None);
-    Ok(session)
+        state.failing_customers.remove(customer);
+    }
+    Ok(json!({ "customer": customer, "failing": failing }))
+}
+
+fn set_now(state: &mut State, at: i64) {
+    let now = state.now();
+    if at > now {
+        state.clock_offset += at - now;
+    }
+}
+
+fn period_end(sub: &Value) -> i64 {
+    sub["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap_or(i64::MAX)
+}
+
+/// Test route: moves the emulator's clock forward by `seconds`, and on the way does what Stripe
+/// does at each moment passed, in time order: `customer.subscription.trial_will_end` three days
+/// before a trial ends; at a period end, cancellation (`cancel_at_period_end`) or renewal (a
+/// `subscription_cycle` invoice, paid, or failed when the customer's payment method is marked
+/// failing, which makes the subscription `past_due`); and a retry of past-due invoices.
+pub fn advance_clock(state: &mut State, params: crate::params::Params) -> Result<Value, ApiError> {
+    let seconds = params
+        .int("seconds")?
+        .ok_or_else(|| ApiError::missing_param("seconds"))?;
+    if !(1..=5 * 366 * 86_400).contains(&seconds) {
+        return Err(ApiError::invalid(
+            "`seconds` must be between 1 and five years.",
+            Some("seconds"),
+        ));
+    }
+    let target = state.now() + seconds;
+    retry_past_due(state);
+    loop {
+        // The next moment something happens, if it falls inside the advance.
+        let mut next: Option<(i64, String, bool)> = None;
+        for sub in state.subscriptions.newest_first() {
+            let status = sub["status"].as_str().unwrap_or_default();
+            if !matches!(status, "active" | "trialing" | "past_due") {
+                continue;
+            }
+            let id = sub["id"].as_str().unwrap_or_default().to_owned();
+            let mut consider = |at: i64, warning: bool| {
+                if at <= target && next.as_ref().is_none_or(|(t, _, _)| at < *t) {
+                    next = Some((at, id.clone(), warning));
+                }
+            };
+            if status == "trialing"
+                && let Some(trial_end) = sub["trial_end"].as_i64()
+                && !state.trial_will_end_sent.contains(&id)
+            {
+                consider(trial_end - 3 * 86_400, true);
+            }
+            consider(period_end(sub), false);
+        }
+        let Some((at, id, warning)) = next else { break };
+        set_now(state, at);
+        if warning {
+            state.trial_will_end_sent.insert(id.clone());
+            if let Some(sub) = state.subscriptions.get(&id).cloned() {
+                emit(state, "customer.subscription.trial_will_end", &sub, None);
+            }
+        } else {
+            roll_period(state, &id)?;
+        }
+    }
+    set_now(state, target);
+    Ok(json!({ "object": "test_clock_advance", "frozen_time": state.now() }))
+}
+
+fn retry_past_due(state: &mut State) {
+    let due: Vec<(String, String)> = state
+        .subscriptions
+        .newest_first()
+        .filter(|s| s["status"] == "past_due")
+        .filter_map(|s| {
+            Some((
+                s["id"].as_str()?.to_owned(),
+                s["latest_invoice"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    for (sub_id, invoice_id) in due {
+        let Some(invoice) = state.invoices.get(&invoice_id).cloned() else {
+            continue;
+        };
+        if invoice["status"] != "open" {
+            continue;
+        }
+        let settled = settle(state, invoice);
+        if settled["status"] == "paid"
+            && let Some(old) = state.subscriptions.get(&sub_id).cloned()
+        {
+            let mut sub = old.clone();
+            sub["status"] = json!("active");
+            state.subscriptions.insert(sub_id, sub.clone());
+            emit(
+                state,
+                "customer.subscription.updated",
+                &sub,
+                Some(crate::webhooks::previous_attributes(&old, &sub)),
+            );
+        }
+    }
+}
+
+/// A subscription reaching its period end: cancelled if it asked to be, else renewed.
+fn roll_period(state: &mut State, id: &str) -> Result<(), ApiError> {
+    let old = state
+        .subscriptions
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
+    let now = state.now();
+    let mut sub = old.clone();
+    if old["cancel_at_period_end"] == true {
+        sub["status"] = json!("canceled");
+        sub["canceled_at"] = json!(now);
+        sub["ended_at"] = json!(now);
+        state.subscriptions.insert(id.to_owned(), sub.clone());
+        emit(state, "customer.subscription.deleted", &sub, None);
+        return Ok(());
+    }
+    let customer = old["customer"].as_str().unwrap_or_default().to_owned();
+    let currency = old["currency"].clone();
+    let invoice_id = new_id("in");
+    let start = period_end(&old);
+    let mut lines = Vec::new();
+    let mut total = 0;
+    let mut end = start;
+    let items = old["items"]["data"].as_array().cloned().unwrap_or_default();
+    for (index, item) in items.iter().enumerate() {
+        let interval = item["price"]["recurring"]["interval"]
+            .as_str()
+            .unwrap_or("month");
+        let count = item["price"]["recurring"]["interval_count"]
+            .as_i64()
+            .unwrap_or(1);
+        end = advance(start, interval, count);
+        let quantity = item["quantity"].as_i64().unwrap_or(1);
+        let amount = item["price"]["unit_amount"].as_i64().unwrap_or(0) * quantity;
+        total += amount;
+        sub["items"]["data"][index]["current_period_start"] = json!(start);
+        sub["items"]["data"][index]["current_period_end"] = json!(end);
+        lines.push(json!({
+            "id": new_id("il"),
+            "object": "line_item",
+            "amount": amount,
+            "currency": currency,
+            "description": format!("{quantity} × {} (renewal)", item["price"]["product"].as_str().unwrap_or_default()),
+            "discount_amounts": [],
+            "discountable": true,
+            "discounts": [],
+            "invoice": invoice_id,
+            "livemode": false,
+            "metadata": {},
+            "parent": {
+                "type": "subscription_item_details",
+                "invoice_item_details": null,
+                "subscription_item_details": {
+                    "invoice_item": null, "proration": false, "proration_details": { "credited_items": null },
+                    "subscription": id, "subscription_item": item["id"]
+                }
+            },
+            "period": { "start": start, "end": end },
+            "pretax_credit_amounts": [],
+            "pricing": { "type": "price_details", "price_details": { "price": item["price"]["id"], "product": item["price"]["product"] }, "unit_amount_decimal": item["price"]["unit_amount_decimal"] },
+            "quantity": quantity,
+            "subtotal": amount,
+            "taxes": []
+        }));
+    }
+    let metadata = old["metadata"].clone();
+    // The period rolls first (as Stripe's subscription.updated precedes the invoice's events).
+    sub["status"] = json!("active");
+    sub["latest_invoice"] = json!(invoice_id);
+    state.subscriptions.insert(id.to_owned(), sub.clone());
+    let invoice = issue_invoice(
+        state,
+        &customer,
+        id,
+        &invoice_id,
+        &metadata,
+        &currency,
+        lines,
+        total,
+        "subscription_cycle",
+        (start, end),
+    );
+    if invoice["status"] != "paid" {
+        sub["status"] = json!("past_due");
+        state.subscriptions.insert(id.to_owned(), sub.clone());
+    }
+    emit(
+        state,
+        "customer.subscription.updated",
+        &sub,
+        Some(crate::webhooks::previous_attributes(&old, &sub)),
+    );
+    Ok(())
 }
 
 pub const SUBSCRIPTION_UPDATE: &[&str] = &[

@@ -343,6 +343,10 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
         }
         (&Method::GET, ["v1", "charges", id]) => Some((Retrieve, Some(format!("charge:{id}")))),
         (&Method::GET, ["v1", "subscriptions"]) => Some((ListSubscriptions, None)),
+        (&Method::POST, ["_emulator", "clock", "advance"]) => Some((AdvanceClock, None)),
+        (&Method::POST, ["_emulator", "customers", id, "payment_method"]) => {
+            one(SetPaymentMethod, id)
+        }
         (&Method::GET, ["_emulator", "subscriptions", id]) => {
             Some((Retrieve, Some(format!("emulator_subscription:{id}"))))
         }
@@ -382,6 +386,8 @@ fn apply(
         Route::ExpireCheckoutSession => checkout::expire_session(state, id),
         Route::CompleteCheckoutSession => payments::complete_session(state, id, params),
         Route::UpdateSubscription => billing::update_subscription(state, id, params),
+        Route::AdvanceClock => billing::advance_clock(state, params),
+        Route::SetPaymentMethod => billing::set_payment_method(state, id, params),
         Route::ListSubscriptions => billing::list_subscriptions(state, params),
         Route::CancelSubscription => billing::cancel_subscription(state, id),
         Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),

@@ -65,6 +65,10 @@ pub struct State {
     pub checkout_sessions: Collection,
     pub payment_intents: Collection,
     pub subscriptions: Collection,
+    /// Customers whose payment method is marked failing (test route).
+    pub failing_customers: std::collections::HashSet<String>,
+    /// Subscriptions already sent `customer.subscription.trial_will_end`.
+    pub trial_will_end_sent: std::collections::HashSet<String>,
     /// subscription id → every `proration_behavior` an update asked for, in order.
     pub proration_behaviors: HashMap<String, Vec<String>>,
     pub invoices: Collection,
