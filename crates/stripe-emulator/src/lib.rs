@@ -344,6 +344,9 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
         (&Method::GET, ["v1", "charges", id]) => Some((Retrieve, Some(format!("charge:{id}")))),
         (&Method::GET, ["v1", "subscriptions"]) => Some((ListSubscriptions, None)),
         (&Method::POST, ["_emulator", "clock", "advance"]) => Some((AdvanceClock, None)),
+        (&Method::POST, ["v1", "refunds"]) => Some((CreateRefund, None)),
+        (&Method::POST, ["_emulator", "charges", id, "dispute"]) => one(CreateDispute, id),
+        (&Method::POST, ["v1", "billing_portal", "sessions"]) => Some((CreatePortalSession, None)),
         (&Method::POST, ["_emulator", "customers", id, "payment_method"]) => {
             one(SetPaymentMethod, id)
         }
@@ -387,6 +390,9 @@ fn apply(
         Route::CompleteCheckoutSession => payments::complete_session(state, id, params),
         Route::UpdateSubscription => billing::update_subscription(state, id, params),
         Route::AdvanceClock => billing::advance_clock(state, params),
+        Route::CreateRefund => payments::create_refund(state, params),
+        Route::CreateDispute => payments::create_dispute(state, id, params),
+        Route::CreatePortalSession => payments::create_portal_session(state, params),
         Route::SetPaymentMethod => billing::set_payment_method(state, id, params),
         Route::ListSubscriptions => billing::list_subscriptions(state, params),
         Route::CancelSubscription => billing::cancel_subscription(state, id),

@@ -207,3 +207,167 @@ pub fn pay(
 
     (pi_id, charge_id)
 }
+
+pub const REFUND_CREATE: &[&str] = &["charge", "payment_intent", "amount", "reason", "metadata"];
+pub const DISPUTE_CREATE: &[&str] = &["amount", "reason"];
+pub const PORTAL_CREATE: &[&str] = &["customer", "return_url", "configuration", "locale"];
+
+fn find_charge(state: &State, params: &Params) -> Result<String, ApiError> {
+    if let Some(charge) = params.str("charge")? {
+        return state
+            .charges
+            .contains(&charge)
+            .then_some(charge.clone())
+            .ok_or_else(|| ApiError::no_such("charge", &charge, "charge"));
+    }
+    let intent = params
+        .str("payment_intent")?
+        .ok_or_else(|| ApiError::missing_param("charge"))?;
+    state
+        .payment_intents
+        .get(&intent)
+        .and_then(|pi| pi["latest_charge"].as_str().map(str::to_owned))
+        .ok_or_else(|| ApiError::no_such("payment_intent", &intent, "payment_intent"))
+}
+
+/// Refunds all or part of a charge: a `re_` refund, the charge's `amount_refunded` (and
+/// `refunded` when whole), `charge.refunded` with previous attributes and `refund.created`.
+pub fn create_refund(state: &mut State, params: Params) -> Result<Value, ApiError> {
+    let charge_id = find_charge(state, &params)?;
+    let old = state
+        .charges
+        .get(&charge_id)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let refundable =
+        old["amount"].as_i64().unwrap_or(0) - old["amount_refunded"].as_i64().unwrap_or(0);
+    let amount = params.int("amount")?.unwrap_or(refundable);
+    if amount <= 0 || amount > refundable {
+        return Err(ApiError::invalid(
+            format!(
+                "Refund amount ({amount}) is greater than unrefunded amount on charge ({refundable})"
+            ),
+            Some("amount"),
+        ));
+    }
+    let reason = params.str("reason")?;
+    if let Some(r) = &reason
+        && !["duplicate", "fraudulent", "requested_by_customer"].contains(&r.as_str())
+    {
+        return Err(ApiError::invalid("Invalid reason", Some("reason")));
+    }
+    let refund_id = new_id("re");
+    let mut refund = json!({
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": new_id("txn"),
+        "charge": charge_id,
+        "created": state.now(),
+        "currency": old["currency"],
+        "customer": old["customer"],
+        "description": null,
+        "destination_details": null,
+        "metadata": {},
+        "payment_intent": old["payment_intent"],
+        "reason": reason,
+        "receipt_number": null,
+        "source_transfer_reversal": null,
+        "status": "succeeded",
+        "transfer_reversal": null
+    });
+    refund["metadata"] = params.merge_metadata(&refund["metadata"])?;
+    state.refunds.insert(refund_id, refund.clone());
+    let mut charge = old.clone();
+    let refunded = old["amount_refunded"].as_i64().unwrap_or(0) + amount;
+    charge["amount_refunded"] = json!(refunded);
+    charge["refunded"] = json!(refunded >= old["amount"].as_i64().unwrap_or(0));
+    state.charges.insert(charge_id, charge.clone());
+    emit(
+        state,
+        "charge.refunded",
+        &charge,
+        Some(crate::webhooks::previous_attributes(&old, &charge)),
+    );
+    emit(state, "refund.created", &refund, None);
+    Ok(refund)
+}
+
+/// Test route: the cardholder disputes a charge: a `du_` dispute needing a response, the
+/// charge marked disputed, `charge.dispute.created`.
+pub fn create_dispute(
+    state: &mut State,
+    charge_id: &str,
+    params: Params,
+) -> Result<Value, ApiError> {
+    let old = state
+        .charges
+        .get(charge_id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("charge", charge_id, "charge"))?;
+    let amount = params
+        .int("amount")?
+        .unwrap_or_else(|| old["amount"].as_i64().unwrap_or(0));
+    let now = state.now();
+    let dispute_id = new_id("du");
+    let dispute = json!({
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": charge_id,
+        "created": now,
+        "currency": old["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence": {
+            "access_activity_log": null, "billing_address": null, "cancellation_policy": null,
+            "cancellation_policy_disclosure": null, "cancellation_rebuttal": null,
+            "customer_communication": null, "customer_email_address": null, "customer_name": null,
+            "customer_purchase_ip": null, "customer_signature": null,
+            "duplicate_charge_documentation": null, "duplicate_charge_explanation": null,
+            "duplicate_charge_id": null, "enhanced_evidence": {}, "product_description": null,
+            "receipt": null, "refund_policy": null, "refund_policy_disclosure": null,
+            "refund_refusal_explanation": null, "service_date": null, "service_documentation": null,
+            "shipping_address": null, "shipping_carrier": null, "shipping_date": null,
+            "shipping_documentation": null, "shipping_tracking_number": null,
+            "uncategorized_file": null, "uncategorized_text": null
+        },
+        "evidence_details": { "due_by": now + 7 * 86_400, "enhanced_eligibility": {}, "has_evidence": false, "past_due": false, "submission_count": 0 },
+        "is_charge_refundable": false,
+        "livemode": false,
+        "metadata": {},
+        "network_reason_code": null,
+        "payment_intent": old["payment_intent"],
+        "payment_method_details": null,
+        "reason": params.str("reason")?.unwrap_or_else(|| "fraudulent".into()),
+        "status": "needs_response"
+    });
+    let mut charge = old;
+    charge["disputed"] = json!(true);
+    state.charges.insert(charge_id.to_owned(), charge);
+    state.disputes.insert(dispute_id, dispute.clone());
+    emit(state, "charge.dispute.created", &dispute, None);
+    Ok(dispute)
+}
+
+/// A billing portal session for a customer: a URL the customer follows to manage billing.
+pub fn create_portal_session(state: &mut State, params: Params) -> Result<Value, ApiError> {
+    let customer = params.required_str("customer")?;
+    if !state.customers.contains(&customer) {
+        return Err(ApiError::no_such("customer", &customer, "customer"));
+    }
+    let id = new_id("bps");
+    Ok(json!({
+        "id": id,
+        "object": "billing_portal.session",
+        "configuration": params.str("configuration")?.unwrap_or_else(|| "bpc_emulator_default".into()),
+        "created": state.now(),
+        "customer": customer,
+        "flow": null,
+        "livemode": false,
+        "locale": params.str("locale")?,
+        "on_behalf_of": null,
+        "return_url": params.str("return_url")?,
+        "url": format!("https://billing.stripe.com/p/session/test_{}", &id[4..])
+    }))
+}

@@ -73,6 +73,8 @@ pub struct State {
     pub proration_behaviors: HashMap<String, Vec<String>>,
     pub invoices: Collection,
     pub charges: Collection,
+    pub refunds: Collection,
+    pub disputes: Collection,
     /// session id → what the session was created with beyond Stripe's object (line items,
     /// subscription and payment intent data), for completing it.
     pub checkout_extras: HashMap<String, Value>,
