@@ -393,8 +393,10 @@ pub fn settle(state: &mut State, mut invoice: Value) -> Value {
         let attempts = invoice["attempt_count"].as_u64().unwrap_or(0) + 1;
         invoice["attempted"] = json!(true);
         invoice["attempt_count"] = json!(attempts);
-        // Stripe retries on its schedule; the emulator retries on the next clock advance.
-        invoice["next_payment_attempt"] = json!(now + 3 * 86_400);
+        invoice["next_payment_attempt"] = match RETRY_DAYS.get(attempts as usize - 1) {
+            Some(days) => json!(now + days * 86_400),
+            None => Value::Null,
+        };
         state.invoices.insert(id, invoice.clone());
         emit(
             state,
@@ -478,78 +480,95 @@ pub fn advance_clock(state: &mut State, params: crate::params::Params) -> Result
         ));
     }
     let target = state.now() + seconds;
-    retry_past_due(state);
     loop {
         // The next moment something happens, if it falls inside the advance.
-        let mut next: Option<(i64, String, bool)> = None;
+        let mut next: Option<(i64, String, Moment)> = None;
         for sub in state.subscriptions.newest_first() {
             let status = sub["status"].as_str().unwrap_or_default();
             if !matches!(status, "active" | "trialing" | "past_due") {
                 continue;
             }
             let id = sub["id"].as_str().unwrap_or_default().to_owned();
-            let mut consider = |at: i64, warning: bool| {
+            let mut consider = |at: i64, moment: Moment| {
                 if at <= target && next.as_ref().is_none_or(|(t, _, _)| at < *t) {
-                    next = Some((at, id.clone(), warning));
+                    next = Some((at, id.clone(), moment));
                 }
             };
+            if status == "past_due"
+                && let Some(invoice) = sub["latest_invoice"]
+                    .as_str()
+                    .and_then(|i| state.invoices.get(i))
+                && invoice["status"] == "open"
+                && let Some(at) = invoice["next_payment_attempt"].as_i64()
+            {
+                consider(at, Moment::Retry);
+            }
             if status == "trialing"
                 && let Some(trial_end) = sub["trial_end"].as_i64()
                 && !state.trial_will_end_sent.contains(&id)
             {
-                consider(trial_end - 3 * 86_400, true);
+                consider(trial_end - 3 * 86_400, Moment::TrialWarning);
             }
-            consider(period_end(sub), false);
+            consider(period_end(sub), Moment::PeriodEnd);
         }
-        let Some((at, id, warning)) = next else { break };
+        let Some((at, id, moment)) = next else { break };
         set_now(state, at);
-        if warning {
-            state.trial_will_end_sent.insert(id.clone());
-            if let Some(sub) = state.subscriptions.get(&id).cloned() {
-                emit(state, "customer.subscription.trial_will_end", &sub, None);
+        match moment {
+            Moment::TrialWarning => {
+                state.trial_will_end_sent.insert(id.clone());
+                if let Some(sub) = state.subscriptions.get(&id).cloned() {
+                    emit(state, "customer.subscription.trial_will_end", &sub, None);
+                }
             }
-        } else {
-            roll_period(state, &id)?;
+            Moment::PeriodEnd => roll_period(state, &id)?,
+            Moment::Retry => retry_invoice(state, &id),
         }
     }
     set_now(state, target);
     Ok(json!({ "object": "test_clock_advance", "frozen_time": state.now() }))
 }
 
-fn retry_past_due(state: &mut State) {
-    let due: Vec<(String, String)> = state
-        .subscriptions
-        .newest_first()
-        .filter(|s| s["status"] == "past_due")
-        .filter_map(|s| {
-            Some((
-                s["id"].as_str()?.to_owned(),
-                s["latest_invoice"].as_str()?.to_owned(),
-            ))
-        })
-        .collect();
-    for (sub_id, invoice_id) in due {
-        let Some(invoice) = state.invoices.get(&invoice_id).cloned() else {
-            continue;
-        };
-        if invoice["status"] != "open" {
-            continue;
-        }
-        let settled = settle(state, invoice);
-        if settled["status"] == "paid"
-            && let Some(old) = state.subscriptions.get(&sub_id).cloned()
-        {
-            let mut sub = old.clone();
-            sub["status"] = json!("active");
-            state.subscriptions.insert(sub_id, sub.clone());
-            emit(
-                state,
-                "customer.subscription.updated",
-                &sub,
-                Some(crate::webhooks::previous_attributes(&old, &sub)),
-            );
-        }
-    }
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    TrialWarning,
+    PeriodEnd,
+    Retry,
+}
+
+/// Stripe's Smart Retries, as the emulator schedules them: after the 1st, 2nd and 3rd failed
+/// attempt, retry 3, 5 and 7 days later; after the 4th failure the subscription is `unpaid`.
+pub const RETRY_DAYS: &[i64] = &[3, 5, 7];
+
+/// A scheduled retry of a past-due subscription's open invoice: paid → `active`; failed for the
+/// last time → `unpaid`.
+fn retry_invoice(state: &mut State, sub_id: &str) {
+    let Some(old) = state.subscriptions.get(sub_id).cloned() else {
+        return;
+    };
+    let Some(invoice) = old["latest_invoice"]
+        .as_str()
+        .and_then(|i| state.invoices.get(i))
+        .cloned()
+    else {
+        return;
+    };
+    let settled = settle(state, invoice);
+    let status = if settled["status"] == "paid" {
+        "active"
+    } else if settled["next_payment_attempt"].is_null() {
+        "unpaid"
+    } else {
+        return;
+    };
+    let mut sub = old.clone();
+    sub["status"] = json!(status);
+    state.subscriptions.insert(sub_id.to_owned(), sub.clone());
+    emit(
+        state,
+        "customer.subscription.updated",
+        &sub,
+        Some(crate::webhooks::previous_attributes(&old, &sub)),
+    );
 }
 
 /// A subscription reaching its period end: cancelled if it asked to be, else renewed.

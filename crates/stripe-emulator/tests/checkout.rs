@@ -619,9 +619,12 @@ async fn types_until(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<common::Received>,
     last: &str,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
-    let mut events = Vec::new();
+    let mut events: Vec<serde_json::Value> = Vec::new();
     loop {
-        let raw: serde_json::Value = serde_json::from_str(&next(rx).await?.payload)?;
+        let got = next(rx)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} waiting for {last}; got {:?}", types(&events)))?;
+        let raw: serde_json::Value = serde_json::from_str(&got.payload)?;
         let done = raw["type"] == last;
         events.push(raw);
         if done {
@@ -744,7 +747,7 @@ async fn advancing_the_clock_renews_fails_recovers_and_ends_subscriptions() -> a
         ]
     );
     assert_eq!(failed[3]["data"]["object"]["status"], "past_due");
-    // ...and recovers when the card works again.
+    // ...and recovers at the next scheduled retry once the card works again.
     form(
         KEY,
         &s.base,
@@ -758,7 +761,7 @@ async fn advancing_the_clock_renews_fails_recovers_and_ends_subscriptions() -> a
         &s.base,
         "POST",
         "/_emulator/clock/advance",
-        "seconds=86400",
+        &format!("seconds={}", 8 * 86_400),
     )
     .await?;
     let recovered = types_until(&mut rx, "customer.subscription.updated").await?;
@@ -985,5 +988,69 @@ async fn a_pack_can_be_refunded_in_part_then_in_full_and_disputed_and_a_portal_s
         missing.err().and_then(param_of).as_deref(),
         Some("customer")
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn four_failed_attempts_on_smart_retry_schedule_leave_the_subscription_unpaid()
+-> anyhow::Result<()> {
+    let (s, sub, _, _) = subscribed().await?;
+    form(
+        KEY,
+        &s.base,
+        "POST",
+        &format!("/_emulator/customers/{}/payment_method", s.customer),
+        "failing=true",
+    )
+    .await?;
+    form(
+        KEY,
+        &s.base,
+        "POST",
+        "/_emulator/clock/advance",
+        &format!("seconds={}", 32 * 86_400),
+    )
+    .await?;
+    let now = form(KEY, &s.base, "GET", &format!("/v1/subscriptions/{sub}"), "").await?;
+    assert_eq!(now["status"], "past_due");
+    // Retries 3, 5 and 7 days after each failure: the 4th failure is 15 days after the 1st.
+    form(
+        KEY,
+        &s.base,
+        "POST",
+        "/_emulator/clock/advance",
+        &format!("seconds={}", 16 * 86_400),
+    )
+    .await?;
+    let now = form(KEY, &s.base, "GET", &format!("/v1/subscriptions/{sub}"), "").await?;
+    assert_eq!(now["status"], "unpaid");
+    let invoice = form(
+        KEY,
+        &s.base,
+        "GET",
+        &format!(
+            "/v1/invoices/{}",
+            now["latest_invoice"].as_str().unwrap_or_default()
+        ),
+        "",
+    )
+    .await?;
+    assert_eq!(
+        (
+            invoice["status"].as_str(),
+            invoice["attempt_count"].as_u64()
+        ),
+        (Some("open"), Some(4))
+    );
+    assert!(invoice["next_payment_attempt"].is_null());
+    let failures = form(
+        KEY,
+        &s.base,
+        "GET",
+        "/v1/events?type=invoice.payment_failed",
+        "",
+    )
+    .await?;
+    assert_eq!(failures["data"].as_array().map(Vec::len), Some(4));
     Ok(())
 }
