@@ -131,7 +131,12 @@ impl Emulator {
                     event.to_string(),
                     endpoint["url"].as_str().unwrap_or_default().to_owned(),
                     secret.clone(),
-                    state.now(),
+                    // Signed at the real time of delivery, as Stripe does for test-clock events:
+                    // receivers check the signature's timestamp against their own clock.
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or_default(),
                 )),
                 // The endpoint was deleted meanwhile: nothing to deliver.
                 _ => None,
