@@ -96,11 +96,27 @@ def measure(label, cmd, runs):
     }
 
 
+def server_start_ms(cmd, runs):
+    """Median time from spawning a server until it prints its listening line."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = proc.stdout.readline()
+        times.append((time.perf_counter() - start) * 1000)
+        proc.kill()
+        proc.wait()
+        if not line:
+            sys.exit(f"{cmd[0]} printed nothing")
+    return statistics.median(times)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--rust", action="append", default=[], help="label=path of a release binary")
     parser.add_argument("--python", action="append", default=[], help="label=path of a Python handler")
+    parser.add_argument("--server", action="append", default=[], help="label=command line of a server that prints a line once listening")
     args = parser.parse_args()
     rust, python = [], []
     for spec in args.rust:
@@ -124,6 +140,9 @@ def main():
         if twin:
             print(f"\n{p['label']} / {twin['label']} init ratio: {p['init_median_ms'] / twin['init_median_ms']:.0f}x")
     print("targets: init < 20 ms, >= 20x faster than Python, peak memory < 20 MB, binary < 15 MB")
+    for spec in args.server:
+        label, command = spec.split("=", 1)
+        print(f"{label} start (spawn until listening), median of {args.runs}: {server_start_ms(command.split(), args.runs):.1f} ms (target < 1 s)")
 
 
 if __name__ == "__main__":

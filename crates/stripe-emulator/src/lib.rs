@@ -70,6 +70,7 @@ pub struct Emulator {
     state: Arc<Mutex<State>>,
     delivery: Delivery,
     wake: Arc<tokio::sync::Notify>,
+    state_file: Option<Arc<std::path::Path>>,
 }
 
 impl Emulator {
@@ -83,6 +84,24 @@ impl Emulator {
             state: Arc::new(Mutex::new(State::default())),
             delivery,
             wake: Arc::new(tokio::sync::Notify::new()),
+            state_file: None,
+        }
+    }
+
+    /// Keeps state in `path`: loaded now (if the file exists), rewritten after every change.
+    pub fn with_state_file(mut self, path: impl Into<std::path::PathBuf>) -> std::io::Result<Self> {
+        let path: std::path::PathBuf = path.into();
+        let loaded = State::load(&path)?;
+        *self.lock() = loaded;
+        self.state_file = Some(Arc::from(path.as_path()));
+        Ok(self)
+    }
+
+    fn persist(&self, state: &State) {
+        if let Some(path) = &self.state_file
+            && let Err(e) = state.save(path)
+        {
+            tracing::error!(path = %path.display(), error = %e, "could not write the state file");
         }
     }
 
@@ -175,6 +194,7 @@ impl Emulator {
                 ..job
             });
         }
+        self.persist(&state);
     }
 
     pub fn router(self) -> Router {
@@ -274,6 +294,9 @@ impl Emulator {
                     body: body.clone(),
                 },
             );
+        }
+        if *method != Method::GET {
+            self.persist(&state);
         }
         Ok(Outcome {
             status,

@@ -21,6 +21,10 @@ struct Args {
     /// Stripe's webhook retry delays are divided by this (3600: an hour's wait takes a second).
     #[arg(long, default_value_t = 3600.0)]
     retry_compression: f64,
+    /// Keep state in this JSON file (loaded at start if present, rewritten after every change).
+    /// Without it, state lives in memory only.
+    #[arg(long)]
+    state_file: Option<std::path::PathBuf>,
     /// Seconds a webhook endpoint may take to answer before the attempt counts as failed.
     #[arg(long, default_value_t = 10)]
     delivery_timeout: u64,
@@ -49,10 +53,12 @@ async fn main() -> anyhow::Result<()> {
         retry_compression: args.retry_compression,
         timeout: std::time::Duration::from_secs(args.delivery_timeout),
     };
-    stripe_emulator::serve(
-        listener,
-        stripe_emulator::Emulator::with_delivery(args.api_key, delivery),
-    )
-    .await?;
+    let mut emulator = stripe_emulator::Emulator::with_delivery(args.api_key, delivery);
+    if let Some(path) = &args.state_file {
+        emulator = emulator
+            .with_state_file(path)
+            .map_err(|e| anyhow::anyhow!("state file {}: {e}", path.display()))?;
+    }
+    stripe_emulator::serve(listener, emulator).await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::params::Params;
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct Collection {
     items: HashMap<String, Value>,
     order: Vec<String>,
@@ -50,14 +50,17 @@ impl Collection {
 }
 
 /// A stored response to an idempotent request.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Replay {
     pub fingerprint: String,
     pub status: u16,
     pub body: Value,
 }
 
-#[derive(Default)]
+/// Everything the emulator knows. Serialisable, for `--state-file`; deliveries still waiting
+/// for an attempt are not persisted.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct State {
     pub customers: Collection,
     pub products: Collection,
@@ -83,10 +86,12 @@ pub struct State {
     pub webhook_secrets: HashMap<String, String>,
     pub events: Collection,
     /// Deliveries waiting for an attempt.
+    #[serde(skip)]
     pub outbox: Vec<crate::webhooks::Job>,
     /// Every delivery attempt, for `GET /_emulator/deliveries`.
     pub deliveries: Vec<Value>,
     /// The request being applied (its id and idempotency key), for events' `request` field.
+    #[serde(skip)]
     pub current_request: Option<(String, Option<String>)>,
     pub idempotency: HashMap<String, Replay>,
     /// Seconds added to the wall clock (the test clock advances this).
@@ -95,6 +100,25 @@ pub struct State {
 }
 
 impl State {
+    /// Reads a state file written by [`State::save`]; a missing file is a fresh state.
+    pub fn load(path: &std::path::Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the whole state atomically (temporary file, then rename).
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(tmp, path)
+    }
+
     pub fn invoices_count(&self) -> usize {
         self.invoices.newest_first().count()
     }

@@ -344,3 +344,53 @@ async fn unknown_parameters_routes_and_keys_get_stripes_errors() -> anyhow::Resu
     assert_eq!(status, 400);
     Ok(())
 }
+
+#[tokio::test]
+async fn with_a_state_file_a_restarted_emulator_keeps_its_objects_and_idempotency_keys()
+-> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("stripe-emulator-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("state.json");
+    let _ = std::fs::remove_file(&path);
+
+    let start = |path: std::path::PathBuf| async move {
+        let listener = stripe_emulator::bind(0).await?;
+        let base = format!("http://{}/", listener.local_addr()?);
+        let emulator = stripe_emulator::Emulator::new(KEY).with_state_file(path)?;
+        tokio::spawn(stripe_emulator::serve(listener, emulator));
+        anyhow::Ok(ClientBuilder::new(KEY).url(base).build()?)
+    };
+    let first = start(path.clone()).await?;
+    let created = CreateCustomer::new()
+        .email("kept@example.com")
+        .customize()
+        .request_strategy(idempotent("persisted-key"))
+        .send(&first)
+        .await?;
+
+    let second = start(path.clone()).await?;
+    let listed = ListCustomer::new()
+        .email("kept@example.com")
+        .send(&second)
+        .await?;
+    assert_eq!(
+        listed.data.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![created.id.clone()]
+    );
+    let replayed = CreateCustomer::new()
+        .email("kept@example.com")
+        .customize()
+        .request_strategy(idempotent("persisted-key"))
+        .send(&second)
+        .await?;
+    assert_eq!(replayed.id, created.id);
+
+    std::fs::write(&path, "not json")?;
+    assert!(
+        stripe_emulator::Emulator::new(KEY)
+            .with_state_file(path.clone())
+            .is_err()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
