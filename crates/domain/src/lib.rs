@@ -5,6 +5,7 @@
 //! - [`signup`]: what a confirmed Cognito sign-up means (customer, Free profile, credit manager).
 //! - [`sync`]: the plan of changes that makes Stripe's catalogue match `plans.json`.
 //! - [`metering`]: spending credits per API call, atomically, never below zero.
+//! - [`webhook`]: Stripe webhook signatures (several secrets during rotation, tolerance).
 //! - [`ports`]: the small traits the use cases need; `adapters` implements them.
 
 pub mod catalogue;
@@ -14,3 +15,4 @@ pub mod ports;
 pub mod profile;
 pub mod signup;
 pub mod sync;
+pub mod webhook;
