@@ -43,7 +43,7 @@ fn a_header_made_by_stripes_python_library_verifies_here() -> anyhow::Result<()>
         verify(
             PAYLOAD.as_bytes(),
             Some(&header),
-            &[secret.clone()],
+            std::slice::from_ref(&secret),
             now + 5,
             300
         ),
