@@ -3,6 +3,7 @@
 //! emulator and moto hold afterwards. Each test starts its own stack on free ports.
 
 mod credit_manager;
+mod event_ledger;
 mod metering;
 mod plans_sync;
 mod signup;

@@ -12,6 +12,7 @@
 pub mod aws;
 pub mod config;
 pub mod dynamo;
+pub mod events;
 pub mod items;
 pub mod metering;
 pub mod sfn;

@@ -272,3 +272,109 @@ mod tests {
         assert!(!e.contains("whsec"));
     }
 }
+
+/// What the event record says when a delivery tries to claim it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This delivery owns the event until its lease ends: apply it, then mark it done or failed.
+    Owned { attempt: u32 },
+    /// Already applied: answer 200 and do nothing.
+    AlreadyDone,
+    /// Another delivery is applying it right now (its lease is live): answer an error so Stripe
+    /// retries; by then it is done, or its lease has ended and the retry takes over.
+    InProgress,
+}
+
+/// The event record port: the conditional write that makes each event's effect happen once.
+pub trait EventLedger {
+    /// Creates the record as `processing` with a lease until `lease_until`, or takes over a
+    /// `failed` record or one whose lease has ended — atomically, so of two concurrent claims
+    /// exactly one is `Owned`.
+    fn claim(
+        &self,
+        event: &str,
+        event_type: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> impl std::future::Future<Output = Result<Claim, crate::ports::PortError>> + Send;
+
+    /// Marks the record `done` (or `ignored` for verified but unhandled types).
+    fn finish(
+        &self,
+        event: &str,
+        status: Finished,
+    ) -> impl std::future::Future<Output = Result<(), crate::ports::PortError>> + Send;
+
+    /// Marks the record `failed` with a short error, so a retry (Stripe's or a replay) may
+    /// take it over.
+    fn fail(
+        &self,
+        event: &str,
+        error: &str,
+    ) -> impl std::future::Future<Output = Result<(), crate::ports::PortError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Done,
+    Ignored,
+}
+
+impl Finished {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finished::Done => "done",
+            Finished::Ignored => "ignored",
+        }
+    }
+}
+
+/// How long a claim may run before another delivery may take the event over.
+pub const LEASE_SECONDS: i64 = 60;
+
+/// The decision a stored record implies for a new claim at `now` (what the adapters' condition
+/// expressions encode, written once here so fakes and tests share it).
+pub fn claim_decision(stored: Option<(&str, i64, u32)>, now: i64) -> Claim {
+    match stored {
+        None => Claim::Owned { attempt: 1 },
+        Some(("done" | "ignored", _, _)) => Claim::AlreadyDone,
+        Some(("processing", lease_until, _)) if lease_until > now => Claim::InProgress,
+        Some((_, _, attempts)) => Claim::Owned {
+            attempt: attempts + 1,
+        },
+    }
+}
+
+#[cfg(test)]
+mod ledger_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_event_is_owned_a_done_one_is_skipped_and_a_live_claim_blocks() {
+        assert_eq!(claim_decision(None, 100), Claim::Owned { attempt: 1 });
+        assert_eq!(
+            claim_decision(Some(("done", 0, 1)), 100),
+            Claim::AlreadyDone
+        );
+        assert_eq!(
+            claim_decision(Some(("ignored", 0, 1)), 100),
+            Claim::AlreadyDone
+        );
+        assert_eq!(
+            claim_decision(Some(("processing", 160, 1)), 100),
+            Claim::InProgress
+        );
+    }
+
+    #[test]
+    fn a_failed_event_or_an_expired_lease_is_taken_over_with_the_attempt_counted() {
+        assert_eq!(
+            claim_decision(Some(("failed", 0, 2)), 100),
+            Claim::Owned { attempt: 3 }
+        );
+        assert_eq!(
+            claim_decision(Some(("processing", 99, 1)), 100),
+            Claim::Owned { attempt: 2 }
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The webhook event ledger on DynamoDB: `EVENT#<evt_id>` / `EVENT`, TTL 35 days. A claim is one
+//! conditional UpdateItem; a refused claim returns the record as it was, so the decision costs no
+//! extra read.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use domain::ports::PortError;
+use domain::webhook::{Claim, EventLedger, Finished, claim_decision};
+
+use crate::dynamo::DynamoStore;
+
+/// How long event records are kept (Stripe retries for up to three days; replays need a margin).
+pub const EVENT_TTL_SECONDS: i64 = 35 * 86_400;
+
+fn key(event: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("EVENT#{event}"))),
+        ("sk".to_owned(), AttributeValue::S("EVENT".to_owned())),
+    ])
+}
+
+fn n(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn num(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+impl EventLedger for DynamoStore {
+    async fn claim(
+        &self,
+        event: &str,
+        event_type: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Claim, PortError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(event)))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #status = :failed OR (#status = :processing AND lease_until <= :now)",
+            )
+            .update_expression(
+                "SET #status = :processing, event_type = :type, lease_until = :lease, \
+                 attempts = if_not_exists(attempts, :zero) + :one, updated_at = :now, expires_at = :ttl",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(":processing", AttributeValue::S("processing".into()))
+            .expression_attribute_values(":type", AttributeValue::S(event_type.to_owned()))
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":lease", num(lease_until))
+            .expression_attribute_values(":zero", num(0))
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":ttl", num(now + EVENT_TTL_SECONDS))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let attempt = out.attributes().map(|a| n(a, "attempts")).unwrap_or(1);
+                Ok(Claim::Owned {
+                    attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                })
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let old = match e.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => {
+                        c.item.unwrap_or_default()
+                    }
+                    _ => HashMap::new(),
+                };
+                let status = old
+                    .get("status")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    .unwrap_or("processing");
+                let attempts = u32::try_from(n(&old, "attempts")).unwrap_or(u32::MAX);
+                Ok(
+                    match claim_decision(Some((status, n(&old, "lease_until"), attempts)), now) {
+                        // The condition refused it, so it is not ours even if the clock moved on.
+                        Claim::Owned { .. } => Claim::InProgress,
+                        other => other,
+                    },
+                )
+            }
+            Err(e) => Err(PortError::new("claim webhook event", e)),
+        }
+    }
+
+    async fn finish(&self, event: &str, status: Finished) -> Result<(), PortError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(event)))
+            .update_expression("SET #status = :status REMOVE lease_until, last_error")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
+            .send()
+            .await
+            .map_err(|e| PortError::new("mark webhook event finished", e))?;
+        Ok(())
+    }
+
+    async fn fail(&self, event: &str, error: &str) -> Result<(), PortError> {
+        let error: String = error.chars().take(500).collect();
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(event)))
+            .update_expression("SET #status = :failed, last_error = :error REMOVE lease_until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(":error", AttributeValue::S(error))
+            .send()
+            .await
+            .map_err(|e| PortError::new("mark webhook event failed", e))?;
+        Ok(())
+    }
+}
