@@ -19,8 +19,6 @@ use stripe_types::Currency;
 
 use crate::config::Secret;
 
-pub use stripe::Client as StripeClient;
-
 /// Builds the client once per process. `api_base` (e.g. `http://127.0.0.1:12111/`) replaces
 /// api.stripe.com; `None` talks to Stripe.
 pub fn client(secret: &Secret, api_base: Option<&str>) -> Result<Client, StripeError> {

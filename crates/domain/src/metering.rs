@@ -154,14 +154,6 @@ impl KeyCache {
             map.remove(hash.as_str());
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Concurrent calls can change the allowance between the refused write and the split; each

@@ -71,8 +71,4 @@ impl Profile {
             created_at: now_rfc3339,
         }
     }
-
-    pub fn total_credits(&self) -> Credits {
-        Credits::new(self.allowance.get().saturating_add(self.purchased.get()))
-    }
 }

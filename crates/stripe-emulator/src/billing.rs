@@ -67,6 +67,54 @@ fn plan_of(price: &Value) -> Value {
     })
 }
 
+/// One invoice line for a subscription item's price over `period`.
+#[allow(clippy::too_many_arguments)]
+fn invoice_line(
+    invoice_id: &str,
+    sub_id: &str,
+    item_id: &Value,
+    price: &Value,
+    quantity: i64,
+    amount: i64,
+    currency: &Value,
+    period: (i64, i64),
+) -> Value {
+    json!({
+        "id": new_id("il"),
+        "object": "line_item",
+        "amount": amount,
+        "currency": currency,
+        "description": format!("{quantity} × {}", price["product"].as_str().unwrap_or_default()),
+        "discount_amounts": [],
+        "discountable": true,
+        "discounts": [],
+        "invoice": invoice_id,
+        "livemode": false,
+        "metadata": {},
+        "parent": {
+            "type": "subscription_item_details",
+            "invoice_item_details": null,
+            "subscription_item_details": {
+                "invoice_item": null,
+                "proration": false,
+                "proration_details": { "credited_items": null },
+                "subscription": sub_id,
+                "subscription_item": item_id
+            }
+        },
+        "period": { "start": period.0, "end": period.1 },
+        "pretax_credit_amounts": [],
+        "pricing": {
+            "type": "price_details",
+            "price_details": { "price": price["id"], "product": price["product"] },
+            "unit_amount_decimal": price["unit_amount_decimal"]
+        },
+        "quantity": quantity,
+        "subtotal": amount,
+        "taxes": []
+    })
+}
+
 pub fn complete_subscription(
     state: &mut State,
     session_id: &str,
@@ -94,11 +142,7 @@ pub fn complete_subscription(
     let mut period_end = now;
     for line in extras["line_items"].as_array().cloned().unwrap_or_default() {
         let price_id = line["price"].as_str().unwrap_or_default();
-        let price = state
-            .prices
-            .get(price_id)
-            .cloned()
-            .ok_or_else(|| ApiError::no_such("price", price_id, "line_items"))?;
+        let price = state.prices.fetch("price", price_id, "line_items")?;
         let quantity = line["quantity"].as_i64().unwrap_or(1);
         let interval = price["recurring"]["interval"]
             .as_str()
@@ -131,36 +175,16 @@ pub fn complete_subscription(
         } else {
             price["unit_amount"].as_i64().unwrap_or(0) * quantity
         };
-        lines.push(json!({
-            "id": new_id("il"),
-            "object": "line_item",
-            "amount": amount,
-            "currency": currency,
-            "description": format!("{quantity} × {}", price["product"].as_str().unwrap_or_default()),
-            "discount_amounts": [],
-            "discountable": true,
-            "discounts": [],
-            "invoice": invoice_id,
-            "livemode": false,
-            "metadata": {},
-            "parent": {
-                "type": "subscription_item_details",
-                "invoice_item_details": null,
-                "subscription_item_details": {
-                    "invoice_item": null,
-                    "proration": false,
-                    "proration_details": { "credited_items": null },
-                    "subscription": sub_id,
-                    "subscription_item": item_id
-                }
-            },
-            "period": { "start": now, "end": end },
-            "pretax_credit_amounts": [],
-            "pricing": { "type": "price_details", "price_details": { "price": price_id, "product": price["product"] }, "unit_amount_decimal": price["unit_amount_decimal"] },
-            "quantity": quantity,
-            "subtotal": amount,
-            "taxes": []
-        }));
+        lines.push(invoice_line(
+            &invoice_id,
+            &sub_id,
+            &json!(item_id),
+            &price,
+            quantity,
+            amount,
+            &currency,
+            (now, end),
+        ));
     }
     let total: i64 = lines
         .iter()
@@ -573,11 +597,7 @@ fn retry_invoice(state: &mut State, sub_id: &str) {
 
 /// A subscription reaching its period end: cancelled if it asked to be, else renewed.
 fn roll_period(state: &mut State, id: &str) -> Result<(), ApiError> {
-    let old = state
-        .subscriptions
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
+    let old = state.subscriptions.fetch("subscription", id, "id")?;
     let now = state.now();
     let mut sub = old.clone();
     if old["cancel_at_period_end"] == true {
@@ -609,33 +629,16 @@ fn roll_period(state: &mut State, id: &str) -> Result<(), ApiError> {
         total += amount;
         sub["items"]["data"][index]["current_period_start"] = json!(start);
         sub["items"]["data"][index]["current_period_end"] = json!(end);
-        lines.push(json!({
-            "id": new_id("il"),
-            "object": "line_item",
-            "amount": amount,
-            "currency": currency,
-            "description": format!("{quantity} × {} (renewal)", item["price"]["product"].as_str().unwrap_or_default()),
-            "discount_amounts": [],
-            "discountable": true,
-            "discounts": [],
-            "invoice": invoice_id,
-            "livemode": false,
-            "metadata": {},
-            "parent": {
-                "type": "subscription_item_details",
-                "invoice_item_details": null,
-                "subscription_item_details": {
-                    "invoice_item": null, "proration": false, "proration_details": { "credited_items": null },
-                    "subscription": id, "subscription_item": item["id"]
-                }
-            },
-            "period": { "start": start, "end": end },
-            "pretax_credit_amounts": [],
-            "pricing": { "type": "price_details", "price_details": { "price": item["price"]["id"], "product": item["price"]["product"] }, "unit_amount_decimal": item["price"]["unit_amount_decimal"] },
-            "quantity": quantity,
-            "subtotal": amount,
-            "taxes": []
-        }));
+        lines.push(invoice_line(
+            &invoice_id,
+            id,
+            &item["id"],
+            &item["price"],
+            quantity,
+            amount,
+            &currency,
+            (start, end),
+        ));
     }
     let metadata = old["metadata"].clone();
     // The period rolls first (as Stripe's subscription.updated precedes the invoice's events).
@@ -695,11 +698,7 @@ pub fn update_subscription(
     id: &str,
     params: crate::params::Params,
 ) -> Result<Value, ApiError> {
-    let old = state
-        .subscriptions
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
+    let old = state.subscriptions.fetch("subscription", id, "id")?;
     if !live(old["status"].as_str().unwrap_or_default()) {
         return Err(ApiError::invalid(
             "A canceled subscription can only update its cancellation_details and metadata.",
@@ -776,11 +775,7 @@ pub fn update_subscription(
 
 /// Cancels at once: status `canceled`, `ended_at` now, `customer.subscription.deleted`.
 pub fn cancel_subscription(state: &mut State, id: &str) -> Result<Value, ApiError> {
-    let mut sub = state
-        .subscriptions
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
+    let mut sub = state.subscriptions.fetch("subscription", id, "id")?;
     if !live(sub["status"].as_str().unwrap_or_default()) {
         return Err(ApiError::invalid(
             format!("No such subscription: '{id}' is already canceled."),

@@ -212,14 +212,6 @@ pub fn create_session(state: &mut State, params: Params) -> Result<Value, ApiErr
     Ok(session)
 }
 
-pub fn get_session(state: &State, id: &str) -> Result<Value, ApiError> {
-    state
-        .checkout_sessions
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("checkout.session", id, "session"))
-}
-
 pub fn expire_session(state: &mut State, id: &str) -> Result<Value, ApiError> {
     let session = state
         .checkout_sessions

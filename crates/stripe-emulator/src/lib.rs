@@ -249,7 +249,6 @@ impl Emulator {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.request_count += 1;
         let idempotency_key = match (method, headers.get("idempotency-key")) {
             (&Method::POST, Some(key)) => Some(
                 key.to_str()
@@ -430,37 +429,25 @@ fn apply(
             _ => Err(ApiError::unrecognized_url("DELETE", id)),
         },
         Route::Retrieve => match id.split_once(':') {
-            Some(("customer", id)) => resources::get_customer(state, id),
-            Some(("product", id)) => resources::get_product(state, id),
-            Some(("price", id)) => resources::get_price(state, id),
-            Some(("event", id)) => webhooks::get_event(state, id),
-            Some(("checkout_session", id)) => checkout::get_session(state, id),
-            Some(("payment_intent", id)) => state
-                .payment_intents
-                .get(id)
-                .cloned()
-                .ok_or_else(|| ApiError::no_such("payment_intent", id, "intent")),
+            Some(("customer", id)) => state.customers.fetch("customer", id, "id"),
+            Some(("product", id)) => state.products.fetch("product", id, "id"),
+            Some(("price", id)) => state.prices.fetch("price", id, "id"),
+            Some(("event", id)) => state.events.fetch("event", id, "id"),
+            Some(("checkout_session", id)) => {
+                state
+                    .checkout_sessions
+                    .fetch("checkout.session", id, "session")
+            }
+            Some(("payment_intent", id)) => {
+                state.payment_intents.fetch("payment_intent", id, "intent")
+            }
             Some(("emulator_subscription", id)) => billing::emulator_view(state, id),
-            Some(("subscription", id)) => state
-                .subscriptions
-                .get(id)
-                .cloned()
-                .ok_or_else(|| ApiError::no_such("subscription", id, "id")),
-            Some(("invoice", id)) => state
-                .invoices
-                .get(id)
-                .cloned()
-                .ok_or_else(|| ApiError::no_such("invoice", id, "invoice")),
-            Some(("charge", id)) => state
-                .charges
-                .get(id)
-                .cloned()
-                .ok_or_else(|| ApiError::no_such("charge", id, "charge")),
-            Some(("webhook_endpoint", id)) => state
-                .webhook_endpoints
-                .get(id)
-                .cloned()
-                .ok_or_else(|| ApiError::no_such("webhook_endpoint", id, "id")),
+            Some(("subscription", id)) => state.subscriptions.fetch("subscription", id, "id"),
+            Some(("invoice", id)) => state.invoices.fetch("invoice", id, "invoice"),
+            Some(("charge", id)) => state.charges.fetch("charge", id, "charge"),
+            Some(("webhook_endpoint", id)) => {
+                state.webhook_endpoints.fetch("webhook_endpoint", id, "id")
+            }
             _ => Err(ApiError::unrecognized_url("GET", id)),
         },
     }

@@ -31,10 +31,6 @@ impl Params {
         }
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.map.contains_key(name)
-    }
-
     pub fn str(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.map.get(name) {
             None => Ok(None),

@@ -22,9 +22,7 @@ fn address() -> Value {
 pub fn complete_session(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
     let session = state
         .checkout_sessions
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("checkout.session", id, "session"))?;
+        .fetch("checkout.session", id, "session")?;
     if session["status"] != "open" {
         return Err(ApiError::invalid(
             format!(
@@ -300,11 +298,7 @@ pub fn create_dispute(
     charge_id: &str,
     params: Params,
 ) -> Result<Value, ApiError> {
-    let old = state
-        .charges
-        .get(charge_id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("charge", charge_id, "charge"))?;
+    let old = state.charges.fetch("charge", charge_id, "charge")?;
     let amount = params
         .int("amount")?
         .unwrap_or_else(|| old["amount"].as_i64().unwrap_or(0));

@@ -99,14 +99,6 @@ pub fn update_customer(state: &mut State, id: &str, params: Params) -> Result<Va
     Ok(updated)
 }
 
-pub fn get_customer(state: &State, id: &str) -> Result<Value, ApiError> {
-    state
-        .customers
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("customer", id, "id"))
-}
-
 pub fn list_customers(state: &State, params: Params) -> Result<Value, ApiError> {
     let email = params.str("email")?;
     let matching = state
@@ -226,14 +218,6 @@ pub fn update_product(state: &mut State, id: &str, params: Params) -> Result<Val
         );
     }
     Ok(updated)
-}
-
-pub fn get_product(state: &State, id: &str) -> Result<Value, ApiError> {
-    state
-        .products
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("product", id, "id"))
 }
 
 pub fn list_products(state: &State, params: Params) -> Result<Value, ApiError> {
@@ -457,14 +441,6 @@ pub fn update_price(state: &mut State, id: &str, params: Params) -> Result<Value
         );
     }
     Ok(updated)
-}
-
-pub fn get_price(state: &State, id: &str) -> Result<Value, ApiError> {
-    state
-        .prices
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("price", id, "id"))
 }
 
 pub fn list_prices(state: &State, params: Params) -> Result<Value, ApiError> {

@@ -35,6 +35,21 @@ impl Collection {
         self.items.remove(id)
     }
 
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// A copy of the object, or Stripe's `resource_missing` error naming `object` and `param`.
+    pub fn fetch(&self, object: &str, id: &str, param: &str) -> Result<Value, ApiError> {
+        self.get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::no_such(object, id, param))
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.items.contains_key(id)
     }
@@ -42,10 +57,6 @@ impl Collection {
     /// Newest first, as Stripe lists.
     pub fn newest_first(&self) -> impl Iterator<Item = &Value> {
         self.order.iter().rev().filter_map(|id| self.items.get(id))
-    }
-
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        self.items.values_mut()
     }
 }
 
@@ -96,7 +107,6 @@ pub struct State {
     pub idempotency: HashMap<String, Replay>,
     /// Seconds added to the wall clock (the test clock advances this).
     pub clock_offset: i64,
-    pub request_count: u64,
 }
 
 impl State {
@@ -120,7 +130,7 @@ impl State {
     }
 
     pub fn invoices_count(&self) -> usize {
-        self.invoices.newest_first().count()
+        self.invoices.len()
     }
 
     pub fn now(&self) -> i64 {

@@ -92,14 +92,6 @@ pub fn delete_endpoint(state: &mut State, id: &str) -> Result<Value, ApiError> {
     Ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
 }
 
-pub fn get_event(state: &State, id: &str) -> Result<Value, ApiError> {
-    state
-        .events
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("event", id, "id"))
-}
-
 pub fn list_events(state: &State, params: Params) -> Result<Value, ApiError> {
     let one = params.str("type")?;
     let many = params.strings("types")?;

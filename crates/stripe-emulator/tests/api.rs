@@ -13,6 +13,10 @@ use stripe_product::product::{CreateProduct, RetrieveProduct, UpdateProduct};
 use stripe_shared::{PriceType, RecurringInterval};
 use stripe_types::Currency;
 
+mod common;
+
+use common::request as raw;
+
 const KEY: &str = "sk_test_emulator_tests";
 
 async fn start() -> anyhow::Result<(String, Client)> {
@@ -42,32 +46,6 @@ fn stripe_error(err: StripeError) -> (u16, Option<String>, String) {
         ),
         other => panic!("expected a Stripe API error, got {other:?}"),
     }
-}
-
-/// A raw request with a hand-written body, for what the typed client would never send.
-async fn raw(
-    base: &str,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: &str,
-) -> anyhow::Result<(u16, serde_json::Value)> {
-    let addr = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let status: u16 = response.split(' ').nth(1).unwrap_or("0").parse()?;
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    Ok((status, serde_json::from_str(body)?))
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use stripe_types::Currency;
 
 mod common;
 
-use common::{form, next, receiver};
+use common::{form, listen, next};
 use stripe_webhook::{EventObject, Webhook};
 
 const KEY: &str = "sk_test_emulator_checkout";
@@ -199,16 +199,18 @@ async fn mismatched_prices_and_missing_parameters_are_stripes_400s() -> anyhow::
 async fn completing_a_pack_purchase_pays_it_and_emits_stripes_events_in_order() -> anyhow::Result<()>
 {
     let s = setup().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
+    let (secret, _, mut rx) = listen(
         KEY,
         &s.base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=checkout.session.completed&enabled_events[]=charge.*&enabled_events[]=payment_intent.*&enabled_events[]=customer.created"),
+        &[
+            "checkout.session.completed",
+            "charge.*",
+            "payment_intent.*",
+            "customer.created",
+        ],
+        vec![],
     )
     .await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
     // A pay-first buyer: no customer on the session, only the email typed into Checkout.
     let mut with_metadata =
         stripe_checkout::checkout_session::CreateCheckoutSessionPaymentIntentData::new();
@@ -291,16 +293,7 @@ async fn complete_subscription(
     trial_days: Option<u32>,
 ) -> anyhow::Result<(Vec<String>, Vec<stripe_webhook::Event>, serde_json::Value)> {
     let s = setup().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
-        KEY,
-        &s.base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=*"),
-    )
-    .await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let (secret, _, mut rx) = listen(KEY, &s.base, &["*"], vec![]).await?;
     let mut data = CreateCheckoutSessionSubscriptionData::new();
     data.trial_period_days = trial_days;
     data.metadata = Some(HashMap::from([("plan".to_owned(), "basic".to_owned())]));
@@ -465,16 +458,7 @@ async fn subscribed() -> anyhow::Result<(Setup, String, String, String)> {
 async fn a_price_change_and_cancel_at_period_end_update_the_subscription_with_previous_attributes()
 -> anyhow::Result<()> {
     let (s, sub, item, power) = subscribed().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
-        KEY,
-        &s.base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=customer.subscription.*"),
-    )
-    .await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let (secret, _, mut rx) = listen(KEY, &s.base, &["customer.subscription.*"], vec![]).await?;
 
     let updated = form(
         KEY,
@@ -640,16 +624,7 @@ fn types(events: &[serde_json::Value]) -> Vec<&str> {
 #[tokio::test]
 async fn advancing_the_clock_renews_fails_recovers_and_ends_subscriptions() -> anyhow::Result<()> {
     let (s, sub, _, _) = subscribed().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
-        KEY,
-        &s.base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=*"),
-    )
-    .await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let (secret, _, mut rx) = listen(KEY, &s.base, &["*"], vec![]).await?;
     let before = form(KEY, &s.base, "GET", &format!("/v1/subscriptions/{sub}"), "").await?;
     let first_end = before["items"]["data"][0]["current_period_end"]
         .as_i64()
@@ -821,15 +796,11 @@ async fn a_trial_warns_three_days_before_it_ends_then_bills() -> anyhow::Result<
         "",
     )
     .await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    form(
+    let (_, _, mut rx) = listen(
         KEY,
         &s.base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!(
-            "url={url}&enabled_events[]=customer.subscription.*&enabled_events[]=invoice.paid"
-        ),
+        &["customer.subscription.*", "invoice.paid"],
+        vec![],
     )
     .await?;
 
@@ -870,9 +841,17 @@ async fn a_trial_warns_three_days_before_it_ends_then_bills() -> anyhow::Result<
 async fn a_pack_can_be_refunded_in_part_then_in_full_and_disputed_and_a_portal_session_opened()
 -> anyhow::Result<()> {
     let s = setup().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(KEY, &s.base, "POST", "/v1/webhook_endpoints", &format!("url={url}&enabled_events[]=charge.refunded&enabled_events[]=refund.created&enabled_events[]=charge.dispute.created")).await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let (secret, _, mut rx) = listen(
+        KEY,
+        &s.base,
+        &[
+            "charge.refunded",
+            "refund.created",
+            "charge.dispute.created",
+        ],
+        vec![],
+    )
+    .await?;
     let session = CreateCheckoutSession::new()
         .mode(CheckoutSessionMode::Payment)
         .customer(s.customer.clone())

@@ -18,7 +18,7 @@ use stripe_webhook::{EventObject, Webhook};
 
 mod common;
 
-use common::{form, receiver};
+use common::{form, listen};
 
 const KEY: &str = "sk_test_emulator_lifecycle";
 
@@ -39,16 +39,7 @@ async fn every_event_of_the_whole_lifecycle_is_delivered_signed_and_parses_with_
         stripe_emulator::Emulator::new(KEY),
     ));
     let client = ClientBuilder::new(KEY).url(base.clone()).build()?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
-        KEY,
-        &base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=*"),
-    )
-    .await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let (secret, _, mut rx) = listen(KEY, &base, &["*"], vec![]).await?;
 
     // Catalogue.
     CreateProduct::new("Basic")

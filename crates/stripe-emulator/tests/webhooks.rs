@@ -11,7 +11,7 @@ use stripe_webhook::{EventObject, Webhook};
 
 mod common;
 
-use common::{form, next, receiver};
+use common::{form, listen, next};
 
 const KEY: &str = "sk_test_emulator_webhooks";
 
@@ -38,16 +38,7 @@ fn python() -> PathBuf {
 async fn a_delivered_event_is_signed_as_stripe_signs_and_parses_with_async_stripe()
 -> anyhow::Result<()> {
     let (base, client) = start().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
-        KEY,
-        &base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=customer.*"),
-    )
-    .await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let (secret, endpoint, mut rx) = listen(KEY, &base, &["customer.*"], vec![]).await?;
     assert!(secret.starts_with("whsec_"), "{endpoint}");
 
     let customer = CreateCustomer::new()
@@ -106,16 +97,7 @@ async fn a_signature_verifies_with_stripes_official_python_library() -> anyhow::
         python.display()
     );
     let (base, client) = start().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
-        KEY,
-        &base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=*"),
-    )
-    .await?;
-    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    let (secret, _, mut rx) = listen(KEY, &base, &["*"], vec![]).await?;
     CreateCustomer::new()
         .email("grace@example.com")
         .send(&client)
@@ -150,15 +132,7 @@ async fn a_signature_verifies_with_stripes_official_python_library() -> anyhow::
 async fn a_failed_delivery_is_retried_until_it_succeeds_and_the_log_shows_every_attempt()
 -> anyhow::Result<()> {
     let (base, client) = start().await?;
-    let (url, mut rx) = receiver(vec![500, 503]).await?;
-    form(
-        KEY,
-        &base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=customer.created"),
-    )
-    .await?;
+    let (_, _, mut rx) = listen(KEY, &base, &["customer.created"], vec![500, 503]).await?;
     CreateCustomer::new()
         .email("retry@example.com")
         .send(&client)
@@ -210,15 +184,7 @@ async fn a_failed_delivery_is_retried_until_it_succeeds_and_the_log_shows_every_
 #[tokio::test]
 async fn events_are_listed_by_type_and_deleted_endpoints_get_nothing() -> anyhow::Result<()> {
     let (base, client) = start().await?;
-    let (url, mut rx) = receiver(vec![]).await?;
-    let endpoint = form(
-        KEY,
-        &base,
-        "POST",
-        "/v1/webhook_endpoints",
-        &format!("url={url}&enabled_events[]=price.created"),
-    )
-    .await?;
+    let (_, endpoint, mut rx) = listen(KEY, &base, &["price.created"], vec![]).await?;
     CreateCustomer::new()
         .email("a@example.com")
         .send(&client)

@@ -72,7 +72,33 @@ pub async fn receiver(
     Ok((url, rx))
 }
 
-/// Form-encoded raw calls for the routes async-stripe's generated requests are not compiled for here.
+/// A form-encoded request with a hand-written body (`key` None: no Authorization header), for
+/// what async-stripe's typed requests cannot or would not send. Returns status and JSON body.
+pub async fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status: u16 = response.split(' ').nth(1).unwrap_or("0").parse()?;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    Ok((status, serde_json::from_str(body)?))
+}
+
+/// [`request`] with the key, keeping only the body.
 pub async fn form(
     key: &str,
     base: &str,
@@ -80,25 +106,37 @@ pub async fn form(
     path: &str,
     body: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let addr = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    Ok(serde_json::from_str(
-        response.split("\r\n\r\n").nth(1).unwrap_or_default(),
-    )?)
+    Ok(request(base, method, path, Some(key), body).await?.1)
 }
 
 pub async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> anyhow::Result<Received> {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await?
         .ok_or_else(|| anyhow::anyhow!("the receiver stopped"))
+}
+
+/// A local endpoint registered with the emulator for `events` (patterns such as `customer.*`),
+/// answering `statuses` in turn and then 200. Returns its `whsec_` secret, the endpoint object
+/// and the deliveries it receives.
+pub async fn listen(
+    key: &str,
+    base: &str,
+    events: &[&str],
+    statuses: Vec<u16>,
+) -> anyhow::Result<(String, serde_json::Value, mpsc::UnboundedReceiver<Received>)> {
+    let (url, rx) = receiver(statuses).await?;
+    let enabled: String = events
+        .iter()
+        .map(|e| format!("&enabled_events[]={e}"))
+        .collect();
+    let endpoint = form(
+        key,
+        base,
+        "POST",
+        "/v1/webhook_endpoints",
+        &format!("url={url}{enabled}"),
+    )
+    .await?;
+    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    Ok((secret, endpoint, rx))
 }
