@@ -6,11 +6,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use domain::ids::{ApiKeyHash, Credits, Email, StripeCustomerId, UserSub};
+use domain::ids::{ApiKeyHash, Credits, Email, PlanId, StripeCustomerId, UserSub};
+use domain::lifecycle::{AllowanceWrite, PackGrant, ProfileWrite};
 use domain::metering::{Balances, Meter, Snapshot, SpendResult};
-use domain::ports::{Accounts, Billing, Created, ManagerRun, PortError, Scheduler, Started};
+use domain::ports::{
+    Accounts, Billing, Created, Directory, Ledger, ManagerRun, PortError, Saved, Scheduler, Started,
+};
 use domain::profile::Access;
 use domain::profile::Profile;
+use domain::webhook::{Claim, EventLedger, Finished, claim_decision};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -38,13 +42,270 @@ impl FailNext {
     }
 }
 
+/// An event record: (status, lease until, attempts, last error).
+pub type EventRecord = (String, i64, u32, Option<String>);
+
 #[derive(Default)]
 pub struct InMemoryAccounts {
     pub profiles: Mutex<BTreeMap<String, Profile>>,
     /// customer id → sub
     pub customer_links: Mutex<BTreeMap<String, String>>,
+    /// (sub, source) → invoice grant credits
+    pub grants: Mutex<BTreeMap<(String, String), u64>>,
+    /// (sub, session) → pack grant
+    pub packs: Mutex<BTreeMap<(String, String), PackGrant>>,
+    /// event id → its record
+    pub events: Mutex<BTreeMap<String, EventRecord>>,
     pub fail_reads: FailNext,
     pub fail_writes: FailNext,
+}
+
+impl Ledger for InMemoryAccounts {
+    async fn customer_owner(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Option<UserSub>, PortError> {
+        self.fail_reads.check("read customer link")?;
+        lock(&self.customer_links)
+            .get(customer.as_str())
+            .map(|s| UserSub::parse(s).map_err(|e| PortError::new("read customer link", e)))
+            .transpose()
+    }
+
+    async fn link_customer(
+        &self,
+        customer: &StripeCustomerId,
+        sub: &UserSub,
+    ) -> Result<(), PortError> {
+        self.fail_writes.check("link customer")?;
+        let mut links = lock(&self.customer_links);
+        match links.get(customer.as_str()) {
+            Some(owner) if owner != sub.as_str() => Err(PortError::new(
+                "link customer",
+                "customer linked to another user",
+            )),
+            _ => {
+                links.insert(customer.to_string(), sub.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    async fn grant_exists(&self, sub: &UserSub, source: &str) -> Result<bool, PortError> {
+        self.fail_reads.check("read grant")?;
+        Ok(lock(&self.grants).contains_key(&(sub.to_string(), source.to_owned())))
+    }
+
+    async fn write_profile(&self, write: &ProfileWrite) -> Result<Saved, PortError> {
+        self.fail_writes.check("write profile")?;
+        let mut profiles = lock(&self.profiles);
+        let mut grants = lock(&self.grants);
+        let sub = write.after.sub.to_string();
+        let Some(current) = profiles.get(&sub) else {
+            return Ok(Saved::Conflict);
+        };
+        if current.version != write.before.version {
+            return Ok(Saved::Conflict);
+        }
+        if let AllowanceWrite::Cap { seen, .. } = write.allowance
+            && current.allowance != seen
+        {
+            return Ok(Saved::Conflict);
+        }
+        if let Some(g) = &write.grant
+            && grants.contains_key(&(sub.clone(), g.source.clone()))
+        {
+            return Ok(Saved::Conflict);
+        }
+        let mut next = write.after.clone();
+        next.allowance = match write.allowance {
+            AllowanceWrite::Keep => current.allowance,
+            AllowanceWrite::Reset(to) | AllowanceWrite::Cap { to, .. } => to,
+        };
+        // Credits the webhook does not own stay as they are now.
+        next.purchased = current.purchased;
+        next.api_key = current.api_key.clone();
+        next.version = write.before.version + 1;
+        if let Some(g) = &write.grant {
+            grants.insert((sub.clone(), g.source.clone()), g.credits.get());
+        }
+        profiles.insert(sub, next);
+        Ok(Saved::Written)
+    }
+
+    async fn pack_grant(
+        &self,
+        sub: &UserSub,
+        session: &str,
+    ) -> Result<Option<PackGrant>, PortError> {
+        self.fail_reads.check("read pack grant")?;
+        Ok(lock(&self.packs)
+            .get(&(sub.to_string(), session.to_owned()))
+            .cloned())
+    }
+
+    async fn pack_for_payment(
+        &self,
+        sub: &UserSub,
+        payment_intent: &str,
+    ) -> Result<Option<PackGrant>, PortError> {
+        self.fail_reads.check("find pack grant")?;
+        Ok(lock(&self.packs)
+            .iter()
+            .find(|((s, _), g)| {
+                s == sub.as_str() && g.payment_intent.as_deref() == Some(payment_intent)
+            })
+            .map(|(_, g)| g.clone()))
+    }
+
+    async fn record_pack(&self, sub: &UserSub, grant: &PackGrant) -> Result<Saved, PortError> {
+        self.fail_writes.check("record pack grant")?;
+        let mut profiles = lock(&self.profiles);
+        let mut packs = lock(&self.packs);
+        let key = (sub.to_string(), grant.session.clone());
+        let Some(profile) = profiles.get_mut(sub.as_str()) else {
+            return Ok(Saved::Conflict);
+        };
+        if packs.contains_key(&key) {
+            return Ok(Saved::Conflict);
+        }
+        profile.purchased = Credits::new(
+            profile.purchased.get() + grant.credits.get().saturating_sub(grant.removed.get()),
+        );
+        packs.insert(key, grant.clone());
+        Ok(Saved::Written)
+    }
+
+    async fn revoke_pack(
+        &self,
+        sub: &UserSub,
+        before: &PackGrant,
+        after: &PackGrant,
+    ) -> Result<Saved, PortError> {
+        self.fail_writes.check("revoke pack credits")?;
+        let mut profiles = lock(&self.profiles);
+        let mut packs = lock(&self.packs);
+        let key = (sub.to_string(), before.session.clone());
+        let take = after.removed.get().saturating_sub(before.removed.get());
+        let (Some(profile), Some(stored)) = (profiles.get_mut(sub.as_str()), packs.get_mut(&key))
+        else {
+            return Ok(Saved::Conflict);
+        };
+        if stored.revoked != before.revoked || profile.purchased.get() < take {
+            return Ok(Saved::Conflict);
+        }
+        profile.purchased = Credits::new(profile.purchased.get() - take);
+        *stored = after.clone();
+        Ok(Saved::Written)
+    }
+}
+
+impl EventLedger for InMemoryAccounts {
+    async fn claim(
+        &self,
+        event: &str,
+        _event_type: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Claim, PortError> {
+        self.fail_writes.check("claim webhook event")?;
+        let mut events = lock(&self.events);
+        let stored = events.get(event).map(|(s, l, a, _)| (s.as_str(), *l, *a));
+        let decision = claim_decision(stored, now);
+        if let Claim::Owned { attempt } = decision {
+            events.insert(
+                event.to_owned(),
+                ("processing".into(), lease_until, attempt, None),
+            );
+        }
+        Ok(decision)
+    }
+
+    async fn finish(&self, event: &str, status: Finished) -> Result<(), PortError> {
+        if let Some(record) = lock(&self.events).get_mut(event) {
+            record.0 = status.as_str().to_owned();
+            record.3 = None;
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, event: &str, error: &str) -> Result<(), PortError> {
+        if let Some(record) = lock(&self.events).get_mut(event) {
+            record.0 = "failed".into();
+            record.3 = Some(error.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Cognito as the webhook sees it: users by sub and email, attributes, enabled flag.
+#[derive(Default)]
+pub struct FakeDirectory {
+    /// sub → user
+    pub users: Mutex<BTreeMap<String, DirectoryUser>>,
+    pub fail: FailNext,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub email: String,
+    pub plan: Option<String>,
+    pub access: Option<String>,
+    pub enabled: bool,
+}
+
+impl FakeDirectory {
+    pub fn add(&self, sub: &str, email: &str) {
+        lock(&self.users).insert(
+            sub.to_owned(),
+            DirectoryUser {
+                email: email.to_owned(),
+                plan: None,
+                access: None,
+                enabled: true,
+            },
+        );
+    }
+
+    pub fn user(&self, sub: &str) -> Option<DirectoryUser> {
+        lock(&self.users).get(sub).cloned()
+    }
+}
+
+impl Directory for FakeDirectory {
+    async fn sync_user(
+        &self,
+        sub: &UserSub,
+        plan: &PlanId,
+        access: Access,
+    ) -> Result<(), PortError> {
+        self.fail.check("update Cognito attributes")?;
+        if let Some(user) = lock(&self.users).get_mut(sub.as_str()) {
+            user.plan = Some(plan.to_string());
+            user.access = Some(access.as_str().to_owned());
+            user.enabled = access == Access::Active;
+        }
+        Ok(())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<UserSub>, PortError> {
+        self.fail.check("find Cognito user")?;
+        lock(&self.users)
+            .iter()
+            .find(|(_, u)| u.email == email.as_str())
+            .map(|(s, _)| UserSub::parse(s).map_err(|e| PortError::new("find Cognito user", e)))
+            .transpose()
+    }
+
+    async fn create_user(&self, email: &Email) -> Result<UserSub, PortError> {
+        self.fail.check("create Cognito user")?;
+        if let Some(existing) = self.find_by_email(email).await? {
+            return Ok(existing);
+        }
+        let sub = format!("payfirst-{}", lock(&self.users).len() + 1);
+        self.add(&sub, email.as_str());
+        UserSub::parse(&sub).map_err(|e| PortError::new("create Cognito user", e))
+    }
 }
 
 impl Accounts for InMemoryAccounts {

@@ -3,6 +3,7 @@
 
 use domain::catalogue::{Plan, SaleMode};
 use domain::ids::{ApiKeyHash, Credits, Email, InvalidId, PlanId, StripeCustomerId, UserSub};
+use domain::lifecycle::{SubStatus, SubscriptionState};
 use domain::profile::{Access, Profile};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,43 @@ pub struct ProfileItem {
     pub api_key_prefix: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SubscriptionItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance_source: Option<String>,
+    #[serde(default)]
+    pub stripe_clock: i64,
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// The subscription a profile follows (a map attribute on the profile item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionItem {
+    pub id: String,
+    pub status: String,
+    pub plan_id: String,
+    pub price: String,
+    pub created: i64,
+    pub current_period_end: i64,
+    pub cancel_at_period_end: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub past_due_since: Option<i64>,
+}
+
+impl From<&SubscriptionState> for SubscriptionItem {
+    fn from(s: &SubscriptionState) -> Self {
+        Self {
+            id: s.id.clone(),
+            status: s.status.as_str().into(),
+            plan_id: s.plan.to_string(),
+            price: s.price.clone(),
+            created: s.created,
+            current_period_end: s.current_period_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+            past_due_since: s.past_due_since,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +97,8 @@ pub enum ItemError {
     },
     #[error("profile item {pk}: unknown access state")]
     Access { pk: String },
+    #[error("profile item {pk}: unknown subscription status")]
+    Status { pk: String },
 }
 
 impl From<&Profile> for ProfileItem {
@@ -80,6 +120,10 @@ impl From<&Profile> for ProfileItem {
             api_key_prefix: p.api_key.as_ref().map(|(_, prefix)| prefix.clone()),
             created_at: p.created_at.clone(),
             updated_at: p.created_at.clone(),
+            subscription: p.subscription.as_ref().map(SubscriptionItem::from),
+            allowance_source: p.allowance_source.clone(),
+            stripe_clock: p.stripe_clock,
+            version: p.version,
         }
     }
 }
@@ -109,6 +153,25 @@ impl TryFrom<ProfileItem> for Profile {
                 _ => None,
             },
             created_at: item.created_at,
+            subscription: item
+                .subscription
+                .map(|s| -> Result<SubscriptionState, ItemError> {
+                    Ok(SubscriptionState {
+                        status: SubStatus::parse(&s.status)
+                            .ok_or(ItemError::Status { pk: pk.clone() })?,
+                        plan: PlanId::parse(&s.plan_id).map_err(id)?,
+                        id: s.id,
+                        price: s.price,
+                        created: s.created,
+                        current_period_end: s.current_period_end,
+                        cancel_at_period_end: s.cancel_at_period_end,
+                        past_due_since: s.past_due_since,
+                    })
+                })
+                .transpose()?,
+            allowance_source: item.allowance_source,
+            stripe_clock: item.stripe_clock,
+            version: item.version,
         })
     }
 }
@@ -231,6 +294,29 @@ mod tests {
             item.get("api_key_prefix"),
             Some(&AttributeValue::S("cgk_01010101".into()))
         );
+        let back: ProfileItem = serde_dynamo::from_item(item)?;
+        assert_eq!(Profile::try_from(back)?, original);
+        Ok(())
+    }
+
+    #[test]
+    fn a_profile_following_a_subscription_round_trips() -> anyhow::Result<()> {
+        let mut original = profile()?;
+        original.subscription = Some(SubscriptionState {
+            id: "sub_1".into(),
+            status: SubStatus::PastDue,
+            plan: PlanId::parse("basic")?,
+            price: "price_1".into(),
+            created: 10,
+            current_period_end: 20,
+            cancel_at_period_end: true,
+            past_due_since: Some(15),
+        });
+        original.allowance_source = Some("in_1:basic".into());
+        original.stripe_clock = 30;
+        original.version = 4;
+        let item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(ProfileItem::from(&original))?;
         let back: ProfileItem = serde_dynamo::from_item(item)?;
         assert_eq!(Profile::try_from(back)?, original);
         Ok(())

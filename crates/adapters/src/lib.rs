@@ -10,13 +10,16 @@
 //! handler tests. Release builds never enable it.
 
 pub mod aws;
+pub mod cognito;
 pub mod config;
 pub mod dynamo;
 pub mod events;
 pub mod items;
+pub mod ledger;
 pub mod metering;
 pub mod sfn;
 pub mod stripe_api;
+pub mod stripe_reads;
 
 #[cfg(feature = "test-util")]
 pub mod fakes;

@@ -6,13 +6,17 @@
 //! - [`sync`]: the plan of changes that makes Stripe's catalogue match `plans.json`.
 //! - [`metering`]: spending credits per API call, atomically, never below zero.
 //! - [`webhook`]: Stripe webhook signatures (several secrets during rotation, tolerance).
+//! - [`lifecycle`]: the access policy table and reconciling a profile with Stripe's truth.
+//! - [`stripe_events`]: what each Stripe event means (the webhook's use case).
 //! - [`ports`]: the small traits the use cases need; `adapters` implements them.
 
 pub mod catalogue;
 pub mod ids;
+pub mod lifecycle;
 pub mod metering;
 pub mod ports;
 pub mod profile;
 pub mod signup;
+pub mod stripe_events;
 pub mod sync;
 pub mod webhook;

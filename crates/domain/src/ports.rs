@@ -127,3 +127,137 @@ pub trait Scheduler {
         run: &ManagerRun,
     ) -> impl Future<Output = Result<Started, PortError>> + Send;
 }
+
+/// Whether a conditional write landed or lost a race (re-read and decide again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Written,
+    Conflict,
+}
+
+/// A Checkout Session's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    Subscription,
+    Payment,
+    Other,
+}
+
+/// A Checkout Session as Stripe has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub id: String,
+    pub mode: SessionMode,
+    /// `complete` and paid (or needing no payment, as a trial does).
+    pub paid: bool,
+    pub customer: Option<StripeCustomerId>,
+    pub client_reference_id: Option<String>,
+    pub email: Option<Email>,
+    pub subscription: Option<String>,
+    pub payment_intent: Option<String>,
+    /// Each line item's price lookup key and quantity.
+    pub items: Vec<(Option<String>, u64)>,
+}
+
+/// What creditgate reads from Stripe: the current state of an object an event names.
+pub trait StripeReads {
+    /// The subscription with its latest invoice; `None` if Stripe has no such subscription.
+    fn subscription(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<crate::lifecycle::SubscriptionFacts>, PortError>> + Send;
+
+    fn checkout_session(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<SessionFacts>, PortError>> + Send;
+
+    fn charge(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<crate::lifecycle::ChargeFacts>, PortError>> + Send;
+
+    /// The latest charge of a payment intent.
+    fn payment_charge(
+        &self,
+        payment_intent: &str,
+    ) -> impl Future<Output = Result<Option<crate::lifecycle::ChargeFacts>, PortError>> + Send;
+}
+
+/// The user directory (Cognito).
+pub trait Directory {
+    /// Makes `custom:plan` / `custom:access` say `plan` / `access`, and the user enabled unless
+    /// access is disabled. Idempotent. A user missing from the directory is logged, not an error.
+    fn sync_user(
+        &self,
+        sub: &UserSub,
+        plan: &PlanId,
+        access: crate::profile::Access,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    fn find_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<UserSub>, PortError>> + Send;
+
+    /// Creates a user for a pay-first buyer (email verified; Cognito sends the invitation).
+    /// A user already there with that email is returned instead.
+    fn create_user(&self, email: &Email)
+    -> impl Future<Output = Result<UserSub, PortError>> + Send;
+}
+
+/// The webhook's writes: customer links, the grant ledger, and conditional profile writes.
+pub trait Ledger {
+    fn customer_owner(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> impl Future<Output = Result<Option<UserSub>, PortError>> + Send;
+
+    /// Links a customer to a user (new, or already this user's); another user's → error.
+    fn link_customer(
+        &self,
+        customer: &StripeCustomerId,
+        sub: &UserSub,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    fn grant_exists(
+        &self,
+        sub: &UserSub,
+        source: &str,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// Writes a reconciled profile (and its grant's ledger entry) in one transaction,
+    /// conditioned on the version read and on the grant being new.
+    fn write_profile(
+        &self,
+        write: &crate::lifecycle::ProfileWrite,
+    ) -> impl Future<Output = Result<Saved, PortError>> + Send;
+
+    fn pack_grant(
+        &self,
+        sub: &UserSub,
+        session: &str,
+    ) -> impl Future<Output = Result<Option<crate::lifecycle::PackGrant>, PortError>> + Send;
+
+    fn pack_for_payment(
+        &self,
+        sub: &UserSub,
+        payment_intent: &str,
+    ) -> impl Future<Output = Result<Option<crate::lifecycle::PackGrant>, PortError>> + Send;
+
+    /// Writes the pack's ledger entry (only if new) and adds `credits - revoked` to `purchased`.
+    fn record_pack(
+        &self,
+        sub: &UserSub,
+        grant: &crate::lifecycle::PackGrant,
+    ) -> impl Future<Output = Result<Saved, PortError>> + Send;
+
+    /// Moves the entry from `before` to `after` (conditioned on `before.revoked`) and takes
+    /// `after.removed - before.removed` from `purchased` (conditioned on enough being there).
+    fn revoke_pack(
+        &self,
+        sub: &UserSub,
+        before: &crate::lifecycle::PackGrant,
+        after: &crate::lifecycle::PackGrant,
+    ) -> impl Future<Output = Result<Saved, PortError>> + Send;
+}

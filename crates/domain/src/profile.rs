@@ -46,6 +46,15 @@ pub struct Profile {
     pub api_key: Option<(crate::ids::ApiKeyHash, String)>,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// The Stripe subscription the profile follows, as last read from Stripe.
+    pub subscription: Option<crate::lifecycle::SubscriptionState>,
+    /// The grant (`<invoice>:<plan>`) that last reset `allowance`.
+    pub allowance_source: Option<String>,
+    /// The newest Stripe event time seen (Stripe's clock, which a test clock moves): the "now"
+    /// of the access policy, so its verdict does not depend on delivery order.
+    pub stripe_clock: i64,
+    /// Bumped by every webhook write; each write is conditioned on the version it read.
+    pub version: u64,
 }
 
 impl Profile {
@@ -69,6 +78,10 @@ impl Profile {
             manager_generation: 1,
             api_key: None,
             created_at: now_rfc3339,
+            subscription: None,
+            allowance_source: None,
+            stripe_clock: 0,
+            version: 0,
         }
     }
 }

@@ -232,3 +232,55 @@ pub fn expire_session(state: &mut State, id: &str) -> Result<Value, ApiError> {
     emit(state, "checkout.session.expired", &expired, None);
     Ok(expired)
 }
+
+pub const LINE_ITEMS_LIST: &[&str] = &["limit", "starting_after", "ending_before"];
+
+/// `GET /v1/checkout/sessions/{id}/line_items`: what the session sells, each with its price.
+pub fn line_items(state: &State, id: &str) -> Result<Value, ApiError> {
+    let session = state
+        .checkout_sessions
+        .fetch("checkout.session", id, "session")?;
+    let items = state
+        .checkout_extras
+        .get(id)
+        .and_then(|e| e["line_items"].as_array().cloned())
+        .unwrap_or_default();
+    let currency = session["currency"].clone();
+    let data: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let price = item["price"]
+                .as_str()
+                .and_then(|p| state.prices.get(p))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let quantity = item["quantity"].as_i64().unwrap_or(1);
+            let amount = price["unit_amount"].as_i64().unwrap_or(0) * quantity;
+            let description = price["product"]
+                .as_str()
+                .and_then(|p| state.products.get(p))
+                .and_then(|p| p["name"].as_str().map(str::to_owned));
+            json!({
+                "id": format!("li_{}{index}", id.trim_start_matches("cs_test_").chars().take(20).collect::<String>()),
+                "object": "item",
+                "adjustable_quantity": null,
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": currency,
+                "description": description,
+                "metadata": null,
+                "price": price,
+                "quantity": quantity,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "object": "list",
+        "data": data,
+        "has_more": false,
+        "url": format!("/v1/checkout/sessions/{id}/line_items"),
+    }))
+}

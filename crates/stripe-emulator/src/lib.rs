@@ -14,13 +14,14 @@
 //!
 //! Routes: `/v1/checkout/sessions` (create in `payment` or `subscription` mode, retrieve,
 //! expire), `POST /_emulator/checkout/sessions/{id}/complete` (pay a payment-mode session),
-//! `/v1/payment_intents/{id}`, `/v1/charges/{id}`, `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
+//! `GET /v1/checkout/sessions/{id}/line_items`, `/v1/payment_intents/{id}`, `/v1/charges/{id}`, `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
 //! retrieve), `GET /_emulator/deliveries` (the delivery log), `/v1/customers` (create, retrieve, update, list by email), `/v1/products` (create
 //! with a chosen id, retrieve, update, list), `/v1/prices` (create with `lookup_key` and
 //! `transfer_lookup_key`, retrieve, update/deactivate, list by `lookup_keys`, `product`, `active`).
 
 pub mod billing;
 pub mod checkout;
+pub mod client;
 pub mod error;
 pub mod form;
 pub mod params;
@@ -359,6 +360,7 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
         (&Method::GET, ["v1", "checkout", "sessions", id]) => {
             Some((Retrieve, Some(format!("checkout_session:{id}"))))
         }
+        (&Method::GET, ["v1", "checkout", "sessions", id, "line_items"]) => one(ListLineItems, id),
         (&Method::POST, ["v1", "checkout", "sessions", id, "expire"]) => {
             one(ExpireCheckoutSession, id)
         }
@@ -415,6 +417,7 @@ fn apply(
         Route::CreateCheckoutSession => checkout::create_session(state, params),
         Route::ExpireCheckoutSession => checkout::expire_session(state, id),
         Route::CompleteCheckoutSession => payments::complete_session(state, id, params),
+        Route::ListLineItems => checkout::line_items(state, id),
         Route::UpdateSubscription => billing::update_subscription(state, id, params),
         Route::AdvanceClock => billing::advance_clock(state, params),
         Route::CreateRefund => payments::create_refund(state, params),

@@ -1,0 +1,164 @@
+//! The `Directory` port on Cognito: `custom:plan` / `custom:access`, enable/disable, and the
+//! pay-first buyer's user.
+//!
+//! Users are addressed by their sub. Cognito accepts the sub as `Username` in pools whose
+//! username is the email; where it does not (moto), the user is found with
+//! `ListUsers` filtered on `sub` and its username used instead.
+
+use aws_sdk_cognitoidentityprovider::Client;
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, UserType};
+use domain::ids::{Email, PlanId, UserSub};
+use domain::ports::{Directory, PortError};
+use domain::profile::Access;
+
+#[derive(Clone)]
+pub struct CognitoDirectory {
+    client: Client,
+    pool: String,
+}
+
+impl CognitoDirectory {
+    pub fn new(client: Client, pool: impl Into<String>) -> Self {
+        Self {
+            client,
+            pool: pool.into(),
+        }
+    }
+
+    fn attribute(name: &str, value: &str) -> Result<AttributeType, PortError> {
+        AttributeType::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .map_err(|e| PortError::new("build Cognito attribute", e))
+    }
+
+    async fn first_user(&self, filter: String) -> Result<Option<UserType>, PortError> {
+        let out = self
+            .client
+            .list_users()
+            .user_pool_id(&self.pool)
+            .filter(filter)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| PortError::new("find Cognito user", e))?;
+        Ok(out.users.unwrap_or_default().into_iter().next())
+    }
+
+    /// The username for `sub`: the sub itself when Cognito knows it so, else the listed user's.
+    async fn username(&self, sub: &UserSub) -> Result<Option<String>, PortError> {
+        match self
+            .client
+            .admin_get_user()
+            .user_pool_id(&self.pool)
+            .username(sub.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Some(sub.to_string())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_user_not_found_exception()) =>
+            {
+                Ok(self
+                    .first_user(format!("sub = \"{sub}\""))
+                    .await?
+                    .and_then(|u| u.username))
+            }
+            Err(e) => Err(PortError::new("read Cognito user", e)),
+        }
+    }
+}
+
+fn sub_of(user: &UserType) -> Option<UserSub> {
+    user.attributes()
+        .iter()
+        .find(|a| a.name() == "sub")
+        .and_then(|a| a.value())
+        .and_then(|v| UserSub::parse(v).ok())
+}
+
+impl Directory for CognitoDirectory {
+    async fn sync_user(
+        &self,
+        sub: &UserSub,
+        plan: &PlanId,
+        access: Access,
+    ) -> Result<(), PortError> {
+        let Some(username) = self.username(sub).await? else {
+            tracing::warn!(user_sub = %sub, "no Cognito user for this profile: attributes not synced");
+            return Ok(());
+        };
+        self.client
+            .admin_update_user_attributes()
+            .user_pool_id(&self.pool)
+            .username(&username)
+            .user_attributes(Self::attribute("custom:plan", plan.as_str())?)
+            .user_attributes(Self::attribute("custom:access", access.as_str())?)
+            .send()
+            .await
+            .map_err(|e| PortError::new("update Cognito attributes", e))?;
+        match access {
+            Access::Active => {
+                self.client
+                    .admin_enable_user()
+                    .user_pool_id(&self.pool)
+                    .username(&username)
+                    .send()
+                    .await
+                    .map_err(|e| PortError::new("enable Cognito user", e))?;
+            }
+            Access::Disabled => {
+                self.client
+                    .admin_disable_user()
+                    .user_pool_id(&self.pool)
+                    .username(&username)
+                    .send()
+                    .await
+                    .map_err(|e| PortError::new("disable Cognito user", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<UserSub>, PortError> {
+        let escaped = email.as_str().replace('\\', "\\\\").replace('"', "\\\"");
+        Ok(self
+            .first_user(format!("email = \"{escaped}\""))
+            .await?
+            .as_ref()
+            .and_then(sub_of))
+    }
+
+    async fn create_user(&self, email: &Email) -> Result<UserSub, PortError> {
+        let result = self
+            .client
+            .admin_create_user()
+            .user_pool_id(&self.pool)
+            .username(email.as_str())
+            .user_attributes(Self::attribute("email", email.as_str())?)
+            .user_attributes(Self::attribute("email_verified", "true")?)
+            .desired_delivery_mediums(
+                aws_sdk_cognitoidentityprovider::types::DeliveryMediumType::Email,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .user
+                .as_ref()
+                .and_then(sub_of)
+                .ok_or_else(|| PortError::new("create Cognito user", "Cognito returned no sub")),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_username_exists_exception()) =>
+            {
+                self.find_by_email(email).await?.ok_or_else(|| {
+                    PortError::new("create Cognito user", "exists, but not findable by email")
+                })
+            }
+            Err(e) => Err(PortError::new("create Cognito user", e)),
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The webhook's `Ledger` on DynamoDB: customer links, `GRANT#<source>` entries and the
+//! conditional profile writes (DESIGN.md "Data"). Credit changes are relative (`purchased`) or
+//! conditioned on the value read (`allowance` caps), so a metered spend in between is never
+//! overwritten.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use domain::ids::{Credits, PlanId, StripeCustomerId, UserSub};
+use domain::lifecycle::{AllowanceWrite, PackGrant, ProfileWrite};
+use domain::ports::{Ledger, PortError, Saved};
+use serde::{Deserialize, Serialize};
+
+use crate::dynamo::DynamoStore;
+use crate::items::{CustomerLinkItem, PROFILE_SK, SubscriptionItem, customer_pk, user_pk};
+
+/// `USER#<sub>` / `GRANT#<source>`: one credit grant and what later took from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantItem {
+    pub pk: String,
+    pub sk: String,
+    /// `invoice` or `pack`.
+    pub cause: String,
+    pub credits: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub revoked: u64,
+    #[serde(default)]
+    pub removed: u64,
+    pub created_at: String,
+}
+
+pub fn grant_sk(source: &str) -> String {
+    format!("GRANT#{source}")
+}
+
+fn key(pk: String, sk: String) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn pack_from(item: GrantItem) -> Result<PackGrant, PortError> {
+    let session = item
+        .sk
+        .strip_prefix("GRANT#")
+        .unwrap_or(&item.sk)
+        .to_owned();
+    Ok(PackGrant {
+        session,
+        plan: PlanId::parse(item.plan_id.as_deref().unwrap_or_default())
+            .map_err(|e| PortError::new("decode pack grant", e))?,
+        credits: Credits::new(item.credits),
+        payment_intent: item.payment_intent,
+        revoked: Credits::new(item.revoked),
+        removed: Credits::new(item.removed),
+    })
+}
+
+fn cancelled<E>(err: &SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    matches!(
+        err.as_service_error().and_then(|e| e.code()),
+        Some("TransactionCanceledException" | "ConditionalCheckFailedException")
+    )
+}
+
+impl DynamoStore {
+    async fn get(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::new("read item", e))?;
+        Ok(out.item)
+    }
+
+    fn profile_update(&self, write: &ProfileWrite) -> Result<Update, PortError> {
+        let after = &write.after;
+        let mut set = vec![
+            "plan_id = :plan",
+            "#access = :access",
+            "stripe_clock = :clock",
+            "version = :next",
+            "updated_at = :now",
+        ];
+        let mut remove = Vec::new();
+        let mut condition =
+            "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :version)"
+                .to_owned();
+        let mut values = HashMap::from([
+            (":plan".to_owned(), s(after.plan.as_str())),
+            (":access".to_owned(), s(after.access.as_str())),
+            (":clock".to_owned(), n(after.stripe_clock)),
+            (":version".to_owned(), n(write.before.version)),
+            (":next".to_owned(), n(write.before.version + 1)),
+            (":now".to_owned(), s(now())),
+        ]);
+        match &after.subscription {
+            Some(sub) => {
+                set.push("subscription = :subscription");
+                values.insert(
+                    ":subscription".into(),
+                    serde_dynamo::to_attribute_value(SubscriptionItem::from(sub))
+                        .map_err(|e| PortError::new("encode subscription", e))?,
+                );
+            }
+            None => remove.push("subscription"),
+        }
+        match &after.allowance_source {
+            Some(source) => {
+                set.push("allowance_source = :source");
+                values.insert(":source".into(), s(source.as_str()));
+            }
+            None => remove.push("allowance_source"),
+        }
+        if write.generation_bumped {
+            set.push("manager_generation = :generation");
+            values.insert(":generation".into(), n(after.manager_generation));
+            remove.push("manager_cycle");
+        }
+        match write.allowance {
+            AllowanceWrite::Keep => {}
+            AllowanceWrite::Reset(to) => {
+                set.push("allowance = :allowance");
+                set.push("allowance_granted_at = :now");
+                values.insert(":allowance".into(), n(to.get()));
+            }
+            AllowanceWrite::Cap { to, seen } => {
+                set.push("allowance = :allowance");
+                condition.push_str(" AND allowance = :seen");
+                values.insert(":allowance".into(), n(to.get()));
+                values.insert(":seen".into(), n(seen.get()));
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(user_pk(&after.sub), PROFILE_SK.to_owned())))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .expression_attribute_names("#access", "access")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| PortError::new("build profile update", e))
+    }
+}
+
+impl Ledger for DynamoStore {
+    async fn customer_owner(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Option<UserSub>, PortError> {
+        let Some(item) = self.get(customer_pk(customer), "USER".into()).await? else {
+            return Ok(None);
+        };
+        let link: CustomerLinkItem =
+            serde_dynamo::from_item(item).map_err(|e| PortError::new("decode customer link", e))?;
+        UserSub::parse(&link.sub)
+            .map(Some)
+            .map_err(|e| PortError::new("decode customer link", e))
+    }
+
+    async fn link_customer(
+        &self,
+        customer: &StripeCustomerId,
+        sub: &UserSub,
+    ) -> Result<(), PortError> {
+        let item = serde_dynamo::to_item(CustomerLinkItem::new(customer, sub))
+            .map_err(|e| PortError::new("encode customer link", e))?;
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #sub = :sub")
+            .expression_attribute_names("#sub", "sub")
+            .expression_attribute_values(":sub", s(sub.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if cancelled(&e) => Err(PortError::new(
+                "link customer",
+                format!("customer {customer} is linked to another user"),
+            )),
+            Err(e) => Err(PortError::new("link customer", e)),
+        }
+    }
+
+    async fn grant_exists(&self, sub: &UserSub, source: &str) -> Result<bool, PortError> {
+        Ok(self.get(user_pk(sub), grant_sk(source)).await?.is_some())
+    }
+
+    async fn write_profile(&self, write: &ProfileWrite) -> Result<Saved, PortError> {
+        let update = self.profile_update(write)?;
+        let result = match &write.grant {
+            None => self
+                .client()
+                .update_item()
+                .table_name(update.table_name())
+                .set_key(Some(update.key().clone()))
+                .update_expression(update.update_expression())
+                .set_condition_expression(update.condition_expression().map(str::to_owned))
+                .set_expression_attribute_names(update.expression_attribute_names().cloned())
+                .set_expression_attribute_values(update.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (cancelled(&e), PortError::new("write profile", e))),
+            Some(grant) => {
+                let item = serde_dynamo::to_item(GrantItem {
+                    pk: user_pk(&write.after.sub),
+                    sk: grant_sk(&grant.source),
+                    cause: grant.cause.to_owned(),
+                    credits: grant.credits.get(),
+                    plan_id: Some(write.after.plan.to_string()),
+                    payment_intent: None,
+                    revoked: 0,
+                    removed: 0,
+                    created_at: now(),
+                })
+                .map_err(|e| PortError::new("encode grant", e))?;
+                let put = Put::builder()
+                    .table_name(self.table())
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(|e| PortError::new("build grant put", e))?;
+                self.client()
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().update(update).build())
+                    .transact_items(TransactWriteItem::builder().put(put).build())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (cancelled(&e), PortError::new("write profile and grant", e)))
+            }
+        };
+        match result {
+            Ok(()) => Ok(Saved::Written),
+            Err((true, _)) => Ok(Saved::Conflict),
+            Err((false, e)) => Err(e),
+        }
+    }
+
+    async fn pack_grant(
+        &self,
+        sub: &UserSub,
+        session: &str,
+    ) -> Result<Option<PackGrant>, PortError> {
+        self.get(user_pk(sub), grant_sk(session))
+            .await?
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| PortError::new("decode pack grant", e))
+                    .and_then(pack_from)
+            })
+            .transpose()
+    }
+
+    async fn pack_for_payment(
+        &self,
+        sub: &UserSub,
+        payment_intent: &str,
+    ) -> Result<Option<PackGrant>, PortError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :grant)")
+            .filter_expression("payment_intent = :pi")
+            .expression_attribute_values(":pk", s(user_pk(sub)))
+            .expression_attribute_values(":grant", s("GRANT#"))
+            .expression_attribute_values(":pi", s(payment_intent))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::new("find pack grant", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| PortError::new("decode pack grant", e))
+                    .and_then(pack_from)
+            })
+            .transpose()
+    }
+
+    async fn record_pack(&self, sub: &UserSub, grant: &PackGrant) -> Result<Saved, PortError> {
+        let item = serde_dynamo::to_item(GrantItem {
+            pk: user_pk(sub),
+            sk: grant_sk(&grant.session),
+            cause: "pack".into(),
+            credits: grant.credits.get(),
+            plan_id: Some(grant.plan.to_string()),
+            payment_intent: grant.payment_intent.clone(),
+            revoked: grant.revoked.get(),
+            removed: grant.removed.get(),
+            created_at: now(),
+        })
+        .map_err(|e| PortError::new("encode pack grant", e))?;
+        let build = |e| PortError::new("build pack grant", e);
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let net = grant.credits.get().saturating_sub(grant.removed.get());
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(user_pk(sub), PROFILE_SK.to_owned())))
+            .update_expression("SET purchased = purchased + :net, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":net", n(net))
+            .expression_attribute_values(":now", s(now()))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Saved::Written),
+            Err(e) if cancelled(&e) => Ok(Saved::Conflict),
+            Err(e) => Err(PortError::new("record pack grant", e)),
+        }
+    }
+
+    async fn revoke_pack(
+        &self,
+        sub: &UserSub,
+        before: &PackGrant,
+        after: &PackGrant,
+    ) -> Result<Saved, PortError> {
+        let build = |e| PortError::new("build pack revocation", e);
+        let take = after.removed.get().saturating_sub(before.removed.get());
+        let grant = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(user_pk(sub), grant_sk(&before.session))))
+            .update_expression("SET revoked = :revoked, removed = :removed, revoked_at = :now")
+            .condition_expression("revoked = :before")
+            .expression_attribute_values(":revoked", n(after.revoked.get()))
+            .expression_attribute_values(":removed", n(after.removed.get()))
+            .expression_attribute_values(":before", n(before.revoked.get()))
+            .expression_attribute_values(":now", s(now()))
+            .build()
+            .map_err(build)?;
+        let profile = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(user_pk(sub), PROFILE_SK.to_owned())))
+            .update_expression("SET purchased = purchased - :take, updated_at = :now")
+            .condition_expression("purchased >= :take")
+            .expression_attribute_values(":take", n(take))
+            .expression_attribute_values(":now", s(now()))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(grant).build())
+            .transact_items(TransactWriteItem::builder().update(profile).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Saved::Written),
+            Err(e) if cancelled(&e) => Ok(Saved::Conflict),
+            Err(e) => Err(PortError::new("revoke pack credits", e)),
+        }
+    }
+}

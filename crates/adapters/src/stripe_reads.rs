@@ -1,0 +1,179 @@
+//! `StripeReads` through async-stripe: the current state of the objects webhook events name.
+//! No `expand`: a subscription and its latest invoice are two reads, which any Stripe API
+//! version (and the stripe-emulator) answers the same way.
+
+use domain::ids::{Email, StripeCustomerId};
+use domain::lifecycle::{ChargeFacts, InvoiceFacts, SubStatus, SubscriptionFacts};
+use domain::ports::{PortError, SessionFacts, SessionMode, StripeReads};
+use stripe::{Client, StripeError};
+use stripe_billing::invoice::RetrieveInvoice;
+use stripe_billing::subscription::RetrieveSubscription;
+use stripe_checkout::checkout_session::{ListLineItemsCheckoutSession, RetrieveCheckoutSession};
+use stripe_core::charge::RetrieveCharge;
+use stripe_core::payment_intent::RetrievePaymentIntent;
+use stripe_shared::{
+    Charge, CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus, InvoiceStatus,
+};
+
+use crate::stripe_api::is_missing;
+
+#[derive(Clone)]
+pub struct StripeState {
+    client: Client,
+}
+
+impl StripeState {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn found<T>(result: Result<T, StripeError>, what: &'static str) -> Result<Option<T>, PortError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(PortError::new(what, e)),
+    }
+}
+
+fn customer_id(raw: &str) -> Result<StripeCustomerId, PortError> {
+    StripeCustomerId::parse(raw).map_err(|e| PortError::new("read Stripe customer id", e))
+}
+
+fn charge_facts(charge: Charge) -> ChargeFacts {
+    ChargeFacts {
+        id: charge.id.to_string(),
+        customer: charge
+            .customer
+            .as_ref()
+            .and_then(|c| StripeCustomerId::parse(c.id().as_str()).ok()),
+        payment_intent: charge.payment_intent.as_ref().map(|p| p.id().to_string()),
+        amount: u64::try_from(charge.amount).unwrap_or(0),
+        amount_refunded: u64::try_from(charge.amount_refunded).unwrap_or(0),
+        disputed: charge.disputed,
+    }
+}
+
+impl StripeReads for StripeState {
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionFacts>, PortError> {
+        let Some(sub) = found(
+            RetrieveSubscription::new(id).send(&self.client).await,
+            "read Stripe subscription",
+        )?
+        else {
+            return Ok(None);
+        };
+        let status = SubStatus::parse(sub.status.as_str()).ok_or_else(|| {
+            PortError::new(
+                "read Stripe subscription",
+                format!("unknown status {}", sub.status.as_str()),
+            )
+        })?;
+        let item = sub.items.data.first();
+        let invoice_id = sub
+            .latest_invoice
+            .as_ref()
+            .and_then(|i| i.id().as_ref().map(|id| id.to_string()));
+        let latest_invoice = match invoice_id {
+            None => None,
+            Some(invoice) => found(
+                RetrieveInvoice::new(invoice.as_str())
+                    .send(&self.client)
+                    .await,
+                "read Stripe invoice",
+            )?
+            .map(|inv| InvoiceFacts {
+                id: invoice.clone(),
+                paid: inv.status == Some(InvoiceStatus::Paid),
+                created: inv.created,
+            }),
+        };
+        Ok(Some(SubscriptionFacts {
+            id: sub.id.to_string(),
+            customer: customer_id(sub.customer.id().as_str())?,
+            status,
+            lookup_key: item.and_then(|i| i.price.lookup_key.clone()),
+            price: item.map(|i| i.price.id.to_string()).unwrap_or_default(),
+            created: sub.created,
+            current_period_end: item.map(|i| i.current_period_end).unwrap_or_default(),
+            cancel_at_period_end: sub.cancel_at_period_end,
+            latest_invoice,
+        }))
+    }
+
+    async fn checkout_session(&self, id: &str) -> Result<Option<SessionFacts>, PortError> {
+        let Some(session) = found(
+            RetrieveCheckoutSession::new(id).send(&self.client).await,
+            "read Stripe checkout session",
+        )?
+        else {
+            return Ok(None);
+        };
+        let mut items = Vec::new();
+        let lines = ListLineItemsCheckoutSession::new(id)
+            .limit(100)
+            .send(&self.client)
+            .await
+            .map_err(|e| PortError::new("read Stripe checkout line items", e))?;
+        for line in lines.data {
+            items.push((
+                line.price.and_then(|p| p.lookup_key),
+                line.quantity.unwrap_or(1),
+            ));
+        }
+        let paid = session.status == Some(CheckoutSessionStatus::Complete)
+            && matches!(
+                session.payment_status,
+                CheckoutSessionPaymentStatus::Paid
+                    | CheckoutSessionPaymentStatus::NoPaymentRequired
+            );
+        Ok(Some(SessionFacts {
+            id: session.id.to_string(),
+            mode: match session.mode {
+                CheckoutSessionMode::Subscription => SessionMode::Subscription,
+                CheckoutSessionMode::Payment => SessionMode::Payment,
+                _ => SessionMode::Other,
+            },
+            paid,
+            customer: session
+                .customer
+                .as_ref()
+                .map(|c| customer_id(c.id().as_str()))
+                .transpose()?,
+            client_reference_id: session.client_reference_id.clone(),
+            email: session
+                .customer_details
+                .as_ref()
+                .and_then(|d| d.email.as_deref())
+                .or(session.customer_email.as_deref())
+                .and_then(|e| Email::parse(e).ok()),
+            subscription: session.subscription.as_ref().map(|s| s.id().to_string()),
+            payment_intent: session.payment_intent.as_ref().map(|p| p.id().to_string()),
+            items,
+        }))
+    }
+
+    async fn charge(&self, id: &str) -> Result<Option<ChargeFacts>, PortError> {
+        Ok(found(
+            RetrieveCharge::new(id).send(&self.client).await,
+            "read Stripe charge",
+        )?
+        .map(charge_facts))
+    }
+
+    async fn payment_charge(&self, payment_intent: &str) -> Result<Option<ChargeFacts>, PortError> {
+        let Some(intent) = found(
+            RetrievePaymentIntent::new(payment_intent)
+                .send(&self.client)
+                .await,
+            "read Stripe payment intent",
+        )?
+        else {
+            return Ok(None);
+        };
+        match intent.latest_charge {
+            None => Ok(None),
+            Some(charge) => self.charge(charge.id().as_str()).await,
+        }
+    }
+}

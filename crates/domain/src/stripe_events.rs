@@ -1,0 +1,509 @@
+//! What each Stripe event means, as a use case over the ports: find the user, read the object
+//! from Stripe, reconcile, write conditionally, then make Cognito and the credit manager agree.
+//!
+//! Every path is safe to run again (a retry, a replay, a duplicate delivery) and converges to
+//! Stripe's current truth whatever order the events come in.
+
+use serde_json::Value;
+
+use crate::catalogue::{Catalogue, SaleMode, parse_lookup_key};
+use crate::ids::{Credits, Email, StripeCustomerId, UserSub};
+use crate::lifecycle::{
+    self, AccessPolicy, LifecycleError, PackGrant, SubscriptionOutcome, free_manager,
+    reconcile_subscription, revoked_share,
+};
+use crate::ports::{
+    Accounts, Directory, Ledger, PortError, Saved, Scheduler, SessionMode, StripeReads,
+};
+use crate::profile::Profile;
+
+/// The parts of an event the handler needs; the rest is read from Stripe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRef {
+    pub id: String,
+    pub kind: String,
+    pub created: i64,
+    pub object: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the payload is not a Stripe event: {0}")]
+pub struct MalformedEvent(&'static str);
+
+impl EventRef {
+    pub fn parse(payload: &[u8]) -> Result<Self, MalformedEvent> {
+        let value: Value =
+            serde_json::from_slice(payload).map_err(|_| MalformedEvent("not JSON"))?;
+        let id = value["id"]
+            .as_str()
+            .filter(|id| id.starts_with("evt_"))
+            .ok_or(MalformedEvent("no evt_ id"))?;
+        let kind = value["type"].as_str().ok_or(MalformedEvent("no type"))?;
+        let created = value["created"]
+            .as_i64()
+            .ok_or(MalformedEvent("no created time"))?;
+        let object = value["data"]["object"].clone();
+        if !object.is_object() {
+            return Err(MalformedEvent("no data.object"));
+        }
+        Ok(Self {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            created,
+            object,
+        })
+    }
+
+    fn object_str(&self, path: &[&str]) -> Option<String> {
+        let mut v = &self.object;
+        for p in path {
+            v = &v[*p];
+        }
+        // An expanded reference is an object with an id.
+        v.as_str().or_else(|| v["id"].as_str()).map(str::to_owned)
+    }
+
+    /// The invoice's subscription: `parent.subscription_details.subscription` in the current
+    /// API, `subscription` in older versions.
+    fn invoice_subscription(&self) -> Option<String> {
+        self.object_str(&["parent", "subscription_details", "subscription"])
+            .or_else(|| self.object_str(&["subscription"]))
+    }
+}
+
+/// What handling an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Applied(String),
+    /// Verified but nothing to do (type not handled, object not ours): answer 200.
+    Ignored(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("{0}")]
+    NotReady(String),
+    #[error("gave up after {0} conflicting writes")]
+    Contention(u32),
+}
+
+pub struct Services<'a, A, L, R, D, S> {
+    pub accounts: &'a A,
+    pub ledger: &'a L,
+    pub stripe: &'a R,
+    pub directory: &'a D,
+    pub scheduler: &'a S,
+    pub catalogue: &'a Catalogue,
+    pub policy: AccessPolicy,
+    /// Replaces the free plan's period in the credit manager (local runs only).
+    pub free_period_override: Option<u64>,
+}
+
+const MAX_ATTEMPTS: u32 = 8;
+
+impl<A, L, R, D, S> Services<'_, A, L, R, D, S>
+where
+    A: Accounts + Sync,
+    L: Ledger + Sync,
+    R: StripeReads + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    pub async fn handle(&self, event: &EventRef) -> Result<Handled, HandleError> {
+        match event.kind.as_str() {
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+                match event.object_str(&["id"]) {
+                    Some(id) => self.checkout_completed(&id, event.created).await,
+                    None => Ok(Handled::Ignored("session without id".into())),
+                }
+            }
+            "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted"
+            | "customer.subscription.paused"
+            | "customer.subscription.resumed" => match event.object_str(&["id"]) {
+                Some(id) => self.sync_subscription(&id, event.created).await,
+                None => Ok(Handled::Ignored("subscription without id".into())),
+            },
+            "customer.subscription.trial_will_end" => {
+                let id = event.object_str(&["id"]).unwrap_or_default();
+                let ends = event.object["trial_end"].as_i64().unwrap_or_default();
+                tracing::info!(subscription = %id, trial_end = ends, "trial ends soon: notify the user");
+                Ok(Handled::Applied("trial end noted for notification".into()))
+            }
+            "invoice.paid" | "invoice.payment_failed" | "invoice.payment_succeeded" => {
+                if event.kind == "invoice.payment_failed" {
+                    tracing::warn!(
+                        invoice = %event.object_str(&["id"]).unwrap_or_default(),
+                        attempt_count = event.object["attempt_count"].as_u64().unwrap_or_default(),
+                        "invoice payment failed"
+                    );
+                }
+                match event.invoice_subscription() {
+                    Some(id) => self.sync_subscription(&id, event.created).await,
+                    None => Ok(Handled::Ignored("invoice without a subscription".into())),
+                }
+            }
+            "charge.refunded" => match event.object_str(&["id"]) {
+                Some(id) => self.charge_changed(&id).await,
+                None => Ok(Handled::Ignored("charge without id".into())),
+            },
+            "charge.dispute.created" => match event.object_str(&["charge"]) {
+                Some(id) => self.charge_changed(&id).await,
+                None => Ok(Handled::Ignored("dispute without a charge".into())),
+            },
+            other => Ok(Handled::Ignored(format!("{other} is not handled"))),
+        }
+    }
+
+    async fn profile(&self, sub: &UserSub) -> Result<Profile, HandleError> {
+        self.accounts
+            .profile(sub)
+            .await?
+            .ok_or_else(|| HandleError::NotReady(format!("user {sub} has no profile yet")))
+    }
+
+    /// Cognito and the credit manager follow the profile; both calls are idempotent, so they
+    /// run on every pass (a retry after a failure here completes them).
+    async fn follow_up(&self, profile: &Profile) -> Result<(), HandleError> {
+        self.directory
+            .sync_user(&profile.sub, &profile.plan, profile.access)
+            .await?;
+        if let Some(run) = free_manager(profile, self.catalogue, self.free_period_override) {
+            self.scheduler.start_credit_manager(&run).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the subscription from Stripe and reconciles its user's profile with it.
+    pub async fn sync_subscription(
+        &self,
+        id: &str,
+        event_time: i64,
+    ) -> Result<Handled, HandleError> {
+        let Some(facts) = self.stripe.subscription(id).await? else {
+            return Ok(Handled::Ignored(format!("Stripe has no subscription {id}")));
+        };
+        let Some(sub) = self.ledger.customer_owner(&facts.customer).await? else {
+            // A pay-first buyer's user is made by checkout.session.completed, which then syncs
+            // this subscription itself.
+            return Ok(Handled::Ignored(format!(
+                "customer {} is not linked to a user (yet)",
+                facts.customer
+            )));
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let profile = self.profile(&sub).await?;
+            let plan = facts
+                .lookup_key
+                .as_deref()
+                .and_then(|k| parse_lookup_key(self.catalogue, k))
+                .map(|(p, _)| p.id().clone());
+            let granted = match plan
+                .as_ref()
+                .and_then(|p| lifecycle::candidate_grant(&facts, p))
+            {
+                Some(source) if profile.allowance_source.as_deref() != Some(source.as_str()) => {
+                    self.ledger.grant_exists(&sub, &source).await?
+                }
+                _ => false,
+            };
+            let write = match reconcile_subscription(
+                &profile,
+                &facts,
+                granted,
+                self.catalogue,
+                &self.policy,
+                event_time,
+            )? {
+                SubscriptionOutcome::NotFollowed(why) => {
+                    return Ok(Handled::Ignored(format!("subscription {id}: {why}")));
+                }
+                SubscriptionOutcome::Write(w) => w,
+            };
+            let changed = write.after != write.before || write.grant.is_some();
+            if changed && self.ledger.write_profile(&write).await? == Saved::Conflict {
+                continue;
+            }
+            self.follow_up(&write.after).await?;
+            let after = &write.after;
+            tracing::info!(
+                user_sub = %sub,
+                subscription = %id,
+                status = facts.status.as_str(),
+                plan = %after.plan,
+                access = after.access.as_str(),
+                grant = write.grant.as_ref().map(|g| g.source.as_str()).unwrap_or("none"),
+                "subscription reconciled"
+            );
+            return Ok(Handled::Applied(format!(
+                "subscription {id} {}: plan {}, access {}{}",
+                facts.status.as_str(),
+                after.plan,
+                after.access.as_str(),
+                write
+                    .grant
+                    .as_ref()
+                    .map(|g| format!(", granted {} for {}", g.credits, g.source))
+                    .unwrap_or_default()
+            )));
+        }
+        Err(HandleError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// The user a completed Checkout Session belongs to: `client_reference_id`, else the
+    /// customer's link, else the email's Cognito user, else a new Cognito user (pay-first).
+    async fn session_user(
+        &self,
+        session: &Buyer,
+        now_rfc3339: &str,
+    ) -> Result<UserSub, HandleError> {
+        let customer = &session.customer;
+        if let Some(reference) = &session.client_reference_id {
+            let sub = UserSub::parse(reference).map_err(|e| {
+                HandleError::NotReady(format!("client_reference_id is not a user: {e}"))
+            })?;
+            self.profile(&sub).await?;
+            self.ledger.link_customer(customer, &sub).await?;
+            return Ok(sub);
+        }
+        if let Some(sub) = self.ledger.customer_owner(customer).await? {
+            return Ok(sub);
+        }
+        let email = session.email.clone().ok_or_else(|| {
+            HandleError::NotReady("session has no user reference, known customer or email".into())
+        })?;
+        let sub = match self.directory.find_by_email(&email).await? {
+            Some(sub) => sub,
+            None => {
+                let sub = self.directory.create_user(&email).await?;
+                tracing::info!(user_sub = %sub, "pay-first buyer: Cognito user created");
+                sub
+            }
+        };
+        if self.accounts.profile(&sub).await?.is_none() {
+            let profile = Profile::new_signup(
+                sub.clone(),
+                email,
+                customer.clone(),
+                self.catalogue.free_plan().id().clone(),
+                now_rfc3339.to_owned(),
+            );
+            self.accounts.create_profile(&profile).await?;
+        }
+        self.ledger.link_customer(customer, &sub).await?;
+        Ok(sub)
+    }
+
+    pub async fn checkout_completed(
+        &self,
+        id: &str,
+        event_time: i64,
+    ) -> Result<Handled, HandleError> {
+        let Some(facts) = self.stripe.checkout_session(id).await? else {
+            return Ok(Handled::Ignored(format!(
+                "Stripe has no checkout session {id}"
+            )));
+        };
+        if !facts.paid {
+            return Ok(Handled::Ignored(format!(
+                "checkout session {id} is not paid"
+            )));
+        }
+        let Some(customer) = facts.customer.clone() else {
+            return Ok(Handled::Ignored(format!(
+                "checkout session {id} has no customer"
+            )));
+        };
+        let session = Buyer {
+            customer,
+            client_reference_id: facts.client_reference_id.clone(),
+            email: facts.email.clone(),
+        };
+        let now = rfc3339(event_time);
+        match facts.mode {
+            SessionMode::Subscription => {
+                let Some(subscription) = facts.subscription.clone() else {
+                    return Ok(Handled::Ignored(format!(
+                        "session {id} has no subscription"
+                    )));
+                };
+                self.session_user(&session, &now).await?;
+                self.sync_subscription(&subscription, event_time).await
+            }
+            SessionMode::Payment => {
+                let mut credits = 0u64;
+                let mut pack_plan = None;
+                for (key, quantity) in &facts.items {
+                    if let Some((plan, SaleMode::Pack)) = key
+                        .as_deref()
+                        .and_then(|k| parse_lookup_key(self.catalogue, k))
+                    {
+                        credits =
+                            credits.saturating_add(plan.credits().get().saturating_mul(*quantity));
+                        pack_plan = Some(plan.id().clone());
+                    }
+                }
+                let Some(plan) = pack_plan else {
+                    return Ok(Handled::Ignored(format!(
+                        "session {id} sold no credit pack"
+                    )));
+                };
+                let sub = self.session_user(&session, &now).await?;
+                self.grant_pack(&sub, id, plan, Credits::new(credits), facts.payment_intent)
+                    .await
+            }
+            SessionMode::Other => Ok(Handled::Ignored(format!("session {id} is not a purchase"))),
+        }
+    }
+
+    async fn grant_pack(
+        &self,
+        sub: &UserSub,
+        session: &str,
+        plan: crate::ids::PlanId,
+        credits: Credits,
+        payment_intent: Option<String>,
+    ) -> Result<Handled, HandleError> {
+        if self.ledger.pack_grant(sub, session).await?.is_none() {
+            // A refund or dispute that came first is counted now, so order does not matter.
+            let charge = match &payment_intent {
+                Some(pi) => self.stripe.payment_charge(pi).await?,
+                None => None,
+            };
+            let revoked = revoked_share(credits, charge.as_ref());
+            let grant = PackGrant {
+                session: session.to_owned(),
+                plan,
+                credits,
+                payment_intent,
+                revoked,
+                removed: revoked,
+            };
+            if self.ledger.record_pack(sub, &grant).await? == Saved::Written {
+                tracing::info!(user_sub = %sub, session, credits = credits.get(), revoked = revoked.get(), "pack credits granted");
+            }
+        }
+        let profile = self.profile(sub).await?;
+        self.follow_up(&profile).await?;
+        Ok(Handled::Applied(format!(
+            "pack of {credits} credits for session {session} recorded"
+        )))
+    }
+
+    /// A refund or dispute: the pack bought with the charge loses its share, never below zero.
+    pub async fn charge_changed(&self, charge_id: &str) -> Result<Handled, HandleError> {
+        let Some(charge) = self.stripe.charge(charge_id).await? else {
+            return Ok(Handled::Ignored(format!(
+                "Stripe has no charge {charge_id}"
+            )));
+        };
+        let Some(pi) = charge.payment_intent.clone() else {
+            return Ok(Handled::Ignored(format!(
+                "charge {charge_id} has no payment intent"
+            )));
+        };
+        let Some(customer) = charge.customer.clone() else {
+            return Ok(Handled::Ignored(format!(
+                "charge {charge_id} has no customer"
+            )));
+        };
+        let Some(sub) = self.ledger.customer_owner(&customer).await? else {
+            return Ok(Handled::Ignored(format!(
+                "customer {customer} is not linked to a user"
+            )));
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(before) = self.ledger.pack_for_payment(&sub, &pi).await? else {
+                // Not a pack, or its grant is not recorded yet (it will count this charge).
+                return Ok(Handled::Ignored(format!(
+                    "no pack grant for payment {pi} (yet)"
+                )));
+            };
+            let target = revoked_share(before.credits, Some(&charge));
+            if target <= before.revoked {
+                return Ok(Handled::Applied(format!(
+                    "pack {} already revoked {}",
+                    before.session, before.revoked
+                )));
+            }
+            let profile = self.profile(&sub).await?;
+            let owed = target.get() - before.revoked.get();
+            let take = owed.min(profile.purchased.get());
+            let after = PackGrant {
+                revoked: target,
+                removed: Credits::new(before.removed.get() + take),
+                ..before.clone()
+            };
+            if self.ledger.revoke_pack(&sub, &before, &after).await? == Saved::Conflict {
+                continue;
+            }
+            tracing::info!(user_sub = %sub, session = %before.session, revoked = target.get(), removed = take, "pack credits revoked");
+            return Ok(Handled::Applied(format!(
+                "pack {} revoked {} credits ({} removed)",
+                before.session, target, take
+            )));
+        }
+        Err(HandleError::Contention(MAX_ATTEMPTS))
+    }
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC), without a date library.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Who paid in a completed Checkout Session.
+struct Buyer {
+    customer: StripeCustomerId,
+    client_reference_id: Option<String>,
+    email: Option<Email>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_parses_to_its_reference() {
+        let e = EventRef::parse(
+            br#"{"id":"evt_1","type":"invoice.paid","created":5,"data":{"object":{"id":"in_1","parent":{"subscription_details":{"subscription":"sub_1"}}}}}"#,
+        );
+        let e = e.unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(e.invoice_subscription().as_deref(), Some("sub_1"));
+    }
+
+    #[test]
+    fn garbage_is_a_malformed_event_not_a_panic() {
+        assert!(EventRef::parse(b"nope").is_err());
+        assert!(EventRef::parse(br#"{"id":"x","type":"a","created":1,"data":{}}"#).is_err());
+        assert!(EventRef::parse(br#"{"id":"evt_1","type":"a","created":1,"data":{}}"#).is_err());
+    }
+
+    #[test]
+    fn epoch_seconds_format_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+}

@@ -1,0 +1,217 @@
+//! The webhook handler against a real stripe-emulator (in process) and in-memory AWS ports:
+//! scenarios are played in the emulator, then its events are delivered to the handler, signed.
+#![allow(dead_code)]
+
+use adapters::config::Secret;
+use adapters::fakes::{FakeDirectory, FakeScheduler, InMemoryAccounts};
+use adapters::stripe_api;
+use adapters::stripe_reads::StripeState;
+use anyhow::Context;
+use domain::catalogue::Catalogue;
+use domain::ids::{Email, StripeCustomerId, UserSub};
+use domain::lifecycle::AccessPolicy;
+use domain::ports::Accounts;
+use domain::profile::Profile;
+use domain::webhook::{WebhookSecret, sign};
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use stripe_emulator::client::request;
+use stripe_webhook::Deps;
+
+pub const KEY: &str = "sk_test_webhook_tests";
+pub const SECRET: &str = "whsec_webhook_tests_secret";
+
+pub type TestDeps = Deps<InMemoryAccounts, StripeState, FakeDirectory, FakeScheduler>;
+
+pub struct Stripe {
+    pub base: String,
+    pub client: stripe::Client,
+}
+
+impl Stripe {
+    /// A fresh emulator with plans.json synced into it.
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = stripe_emulator::bind(0).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(stripe_emulator::serve(
+            listener,
+            stripe_emulator::Emulator::new(KEY),
+        ));
+        let client = stripe_api::client(&Secret::new(KEY.into()), Some(&base))?;
+        let catalogue = Catalogue::bundled()?;
+        let state = stripe_api::read_catalogue(&client, &catalogue).await?;
+        for change in domain::sync::changes(&catalogue, &state) {
+            stripe_api::apply_change(&client, &change, "tests").await?;
+        }
+        Ok(Self { base, client })
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: &str) -> anyhow::Result<Value> {
+        let (status, value) = request(&self.base, method, path, Some(KEY), body).await?;
+        anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
+        Ok(value)
+    }
+
+    pub async fn price(&self, lookup_key: &str) -> anyhow::Result<String> {
+        let list = self
+            .call("GET", &format!("/v1/prices?lookup_keys[]={lookup_key}"), "")
+            .await?;
+        list["data"][0]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no price for the lookup key")
+    }
+
+    pub async fn customer(&self, email: &str) -> anyhow::Result<String> {
+        let c = self
+            .call("POST", "/v1/customers", &format!("email={email}"))
+            .await?;
+        c["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no customer id")
+    }
+
+    /// Creates and completes a Checkout Session; returns the completed session.
+    pub async fn checkout(
+        &self,
+        customer: Option<&str>,
+        reference: Option<&str>,
+        lookup_key: &str,
+        email: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let price = self.price(lookup_key).await?;
+        let mode = if lookup_key.ends_with("_pack") {
+            "payment"
+        } else {
+            "subscription"
+        };
+        let mut body = format!(
+            "mode={mode}&success_url=https://example.com/ok&line_items[0][price]={price}&line_items[0][quantity]=1"
+        );
+        if let Some(c) = customer {
+            body.push_str(&format!("&customer={c}"));
+        }
+        if let Some(r) = reference {
+            body.push_str(&format!("&client_reference_id={r}"));
+        }
+        let session = self.call("POST", "/v1/checkout/sessions", &body).await?;
+        let id = session["id"].as_str().context("no session id")?;
+        let complete_body = email.map(|e| format!("email={e}")).unwrap_or_default();
+        self.call(
+            "POST",
+            &format!("/_emulator/checkout/sessions/{id}/complete"),
+            &complete_body,
+        )
+        .await
+    }
+
+    pub async fn advance_days(&self, days: i64) -> anyhow::Result<()> {
+        self.call(
+            "POST",
+            "/_emulator/clock/advance",
+            &format!("seconds={}", days * 86_400),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn subscription(&self, id: &str) -> anyhow::Result<Value> {
+        self.call("GET", &format!("/v1/subscriptions/{id}"), "")
+            .await
+    }
+
+    /// Every event so far, oldest first, as raw JSON payloads.
+    pub async fn events(&self) -> anyhow::Result<Vec<String>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(a) => format!("/v1/events?limit=100&starting_after={a}"),
+                None => "/v1/events?limit=100".to_owned(),
+            };
+            let page = self.call("GET", &path, "").await?;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            after = data
+                .last()
+                .and_then(|e| e["id"].as_str())
+                .map(str::to_owned);
+            all.extend(data);
+            if page["has_more"] != true || after.is_none() {
+                break;
+            }
+        }
+        all.reverse();
+        Ok(all.iter().map(Value::to_string).collect())
+    }
+}
+
+pub fn deps(stripe: &Stripe, policy: AccessPolicy) -> anyhow::Result<TestDeps> {
+    Ok(Deps {
+        store: InMemoryAccounts::default(),
+        stripe: StripeState::new(stripe.client.clone()),
+        directory: FakeDirectory::default(),
+        scheduler: FakeScheduler::default(),
+        catalogue: Catalogue::bundled()?,
+        secrets: vec![WebhookSecret::parse(SECRET)?],
+        policy,
+        free_period_override: None,
+    })
+}
+
+/// What post-confirmation leaves behind: a Cognito user, a Free profile, its customer link.
+pub async fn sign_up(
+    deps: &TestDeps,
+    sub: &str,
+    email: &str,
+    customer: &str,
+) -> anyhow::Result<()> {
+    deps.directory.add(sub, email);
+    let profile = Profile::new_signup(
+        UserSub::parse(sub)?,
+        Email::parse(email)?,
+        StripeCustomerId::parse(customer)?,
+        Catalogue::bundled()?.free_plan().id().clone(),
+        "2026-11-23T00:00:00Z".into(),
+    );
+    deps.store.create_profile(&profile).await?;
+    Ok(())
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A delivery as API Gateway hands it over: raw body, Stripe-Signature made with `secret`.
+pub fn delivery(payload: &str, secret: &str, timestamp: i64) -> anyhow::Result<Request> {
+    let header = sign(
+        payload.as_bytes(),
+        &WebhookSecret::parse(secret)?,
+        timestamp,
+    );
+    Ok(lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/stripe/webhook")
+        .header("stripe-signature", header)
+        .body(Body::Text(payload.to_owned()))?)
+}
+
+/// Delivers one payload, signed now; returns status and JSON body.
+pub async fn deliver(deps: &TestDeps, payload: &str) -> anyhow::Result<(u16, Value)> {
+    let response = stripe_webhook::handle(deps, delivery(payload, SECRET, now())?)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let status = response.status().as_u16();
+    let body: Value = serde_json::from_slice(response.body().as_ref())?;
+    Ok((status, body))
+}
+
+pub async fn profile(deps: &TestDeps, sub: &str) -> anyhow::Result<Profile> {
+    deps.store
+        .profile(&UserSub::parse(sub)?)
+        .await?
+        .context("no profile")
+}
