@@ -7,3 +7,4 @@ mod event_ledger;
 mod metering;
 mod plans_sync;
 mod signup;
+mod webhook;

@@ -128,3 +128,56 @@ impl EventLedger for DynamoStore {
         Ok(())
     }
 }
+
+/// A failed event record, as `creditgate events replay` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedEvent {
+    pub id: String,
+    pub event_type: String,
+    pub attempts: i64,
+    pub last_error: String,
+}
+
+impl DynamoStore {
+    /// Every event record marked `failed`. A Scan: an operator's tool, run rarely, on a table
+    /// whose event records expire after 35 days.
+    pub async fn failed_events(&self) -> Result<Vec<FailedEvent>, PortError> {
+        let mut found = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client()
+                .scan()
+                .table_name(self.table())
+                .filter_expression("begins_with(pk, :event) AND #status = :failed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":event", AttributeValue::S("EVENT#".into()))
+                .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| PortError::new("list failed webhook events", e))?;
+            for item in page.items() {
+                let s = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                found.push(FailedEvent {
+                    id: s("pk").trim_start_matches("EVENT#").to_owned(),
+                    event_type: s("event_type"),
+                    attempts: n(item, "attempts"),
+                    last_error: s("last_error"),
+                });
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    }
+}

@@ -177,3 +177,31 @@ impl StripeReads for StripeState {
         }
     }
 }
+
+impl StripeState {
+    /// An event as Stripe delivered it (for replays): the JSON the webhook would have received.
+    pub async fn event_payload(&self, id: &str) -> Result<Option<String>, PortError> {
+        let Some(event) = found(
+            stripe_core::event::RetrieveEvent::new(id)
+                .send(&self.client)
+                .await,
+            "read Stripe event",
+        )?
+        else {
+            return Ok(None);
+        };
+        let object: serde_json::Value =
+            serde_json::from_str(&miniserde::json::to_string(&event.data.object))
+                .map_err(|e| PortError::new("decode Stripe event object", e))?;
+        Ok(Some(
+            serde_json::json!({
+                "id": event.id.as_str(),
+                "object": "event",
+                "type": event.type_.as_str(),
+                "created": event.created,
+                "data": { "object": object },
+            })
+            .to_string(),
+        ))
+    }
+}

@@ -86,10 +86,25 @@ pub async fn api_key(email: &str) -> anyhow::Result<()> {
     let pool = env.required("USER_POOL_ID")?;
     let table = env.required("TABLE_NAME")?;
     let aws = adapters::aws::sdk_config().await;
-    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&aws);
+    let sub = user_sub(&aws, &pool, &email).await?;
+    let store = adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let key = domain::ids::ApiKey::from_entropy(rand::random());
+    domain::ports::ApiKeys::rotate_api_key(&store, &sub, &key.hash(), &key.prefix())
+        .await
+        .context("store the new API key")?;
+    println!("{}", key.expose());
+    Ok(())
+}
+
+async fn user_sub(
+    aws: &aws_config::SdkConfig,
+    pool: &str,
+    email: &domain::ids::Email,
+) -> anyhow::Result<domain::ids::UserSub> {
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(aws);
     let user = cognito
         .admin_get_user()
-        .user_pool_id(&pool)
+        .user_pool_id(pool)
         .username(email.as_str())
         .send()
         .await
@@ -100,13 +115,85 @@ pub async fn api_key(email: &str) -> anyhow::Result<()> {
         .find(|a| a.name() == "sub")
         .and_then(|a| a.value())
         .context("the Cognito user has no sub")?;
-    let sub = domain::ids::UserSub::parse(sub)?;
+    Ok(domain::ids::UserSub::parse(sub)?)
+}
+
+/// `creditgate local checkout`: a Checkout Session for the user's customer, completed in the
+/// stripe-emulator as a buyer would complete it in the browser.
+pub async fn checkout(email: &str, plan: &str, pack: bool) -> anyhow::Result<()> {
+    let email = domain::ids::Email::parse(email)?;
+    let env = Env::process();
+    let pool = env.required("USER_POOL_ID")?;
+    let table = env.required("TABLE_NAME")?;
+    let key = env.required("STRIPE_SECRET_KEY")?;
+    let base = env
+        .required("STRIPE_API_BASE")
+        .context("local checkout completes sessions in the stripe-emulator")?;
+    let catalogue = domain::catalogue::Catalogue::bundled()?;
+    let plan_id = domain::ids::PlanId::parse(plan)?;
+    let plan = catalogue
+        .get(&plan_id)
+        .with_context(|| format!("plans.json has no plan `{plan_id}`"))?;
+    let mode = if pack {
+        domain::catalogue::SaleMode::Pack
+    } else {
+        domain::catalogue::SaleMode::Subscription
+    };
+    if !plan.sells_as(mode) {
+        bail!("plan `{plan_id}` is not sold as a {}", mode.as_str());
+    }
+    let aws = adapters::aws::sdk_config().await;
+    let sub = user_sub(&aws, &pool, &email).await?;
     let store = adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    let key = domain::ids::ApiKey::from_entropy(rand::random());
-    domain::ports::ApiKeys::rotate_api_key(&store, &sub, &key.hash(), &key.prefix())
-        .await
-        .context("store the new API key")?;
-    println!("{}", key.expose());
+    let profile = domain::ports::Accounts::profile(&store, &sub)
+        .await?
+        .context("the user has no profile (signed up through post-confirmation?)")?;
+    let call = |method: &'static str, path: String, body: String| {
+        let (base, key) = (base.clone(), key.clone());
+        async move {
+            let (status, value) =
+                stripe_emulator::client::request(&base, method, &path, Some(&key), &body)
+                    .await
+                    .with_context(|| format!("{method} {path} at {base}"))?;
+            if status >= 300 {
+                bail!("{method} {path} → {status}: {}", value["error"]["message"]);
+            }
+            anyhow::Ok(value)
+        }
+    };
+    let prices = call(
+        "GET",
+        format!("/v1/prices?lookup_keys[]={}", plan.lookup_key(mode)),
+        String::new(),
+    )
+    .await?;
+    let price = prices["data"][0]["id"]
+        .as_str()
+        .context("no price for the plan: run `creditgate plans sync`")?;
+    let session = call(
+        "POST",
+        "/v1/checkout/sessions".into(),
+        format!(
+            "mode={}&customer={}&client_reference_id={sub}&line_items[0][price]={price}&line_items[0][quantity]=1&success_url=http://127.0.0.1/ok",
+            if pack { "payment" } else { "subscription" },
+            profile.customer,
+        ),
+    )
+    .await?;
+    let id = session["id"].as_str().context("no session id")?;
+    let done = call(
+        "POST",
+        format!("/_emulator/checkout/sessions/{id}/complete"),
+        String::new(),
+    )
+    .await?;
+    println!(
+        "completed {id} ({}): the emulator is delivering its events to stripe-webhook",
+        done["subscription"]
+            .as_str()
+            .or(done["payment_intent"].as_str())
+            .unwrap_or_default()
+    );
     Ok(())
 }
 

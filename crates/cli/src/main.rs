@@ -7,11 +7,19 @@
 //!   Cognito and invokes post-confirmation through `cargo lambda watch` with the event Cognito
 //!   would send (moto calls no triggers).
 //! - `creditgate local api-key EMAIL`: issues (rotates) the user's API key and prints it once.
+//! - `creditgate local checkout EMAIL PLAN [--pack]`: what a buyer does in Stripe Checkout,
+//!   against the stripe-emulator: a session for the user's customer, completed at once; the
+//!   emulator then delivers the events to the webhook.
+//! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
+//!   re-processes failed webhook events (fetched from Stripe) with the webhook's own code.
 //!
 //! Env: `TABLE_NAME`, `STRIPE_SECRET_KEY`, `STRIPE_API_BASE` (optional), AWS endpoints via the
 //! SDK's variables; `local signup` also needs `USER_POOL_ID` and `LAMBDA_INVOKE_URL`
-//! (`cargo lambda watch`'s address, default http://127.0.0.1:9000).
+//! (`cargo lambda watch`'s address, default http://127.0.0.1:9000); `events replay` the
+//! webhook's variables (`USER_POOL_ID`, `CREDIT_MANAGER_ARN`, optional `LAPSE_MODE`,
+//! `PAST_DUE_GRACE_SECONDS`).
 
+mod events;
 mod local;
 mod sync;
 
@@ -38,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: PlansCommand,
     },
+    /// Webhook events.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Helpers for the local stack started by scripts/dev.
     Local {
         #[command(subcommand)]
@@ -59,6 +72,28 @@ enum PlansCommand {
 }
 
 #[derive(Subcommand)]
+enum EventsCommand {
+    /// Re-process failed webhook events (all of them, or those the filters select).
+    Replay {
+        /// Only these events (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Only events of this type (`invoice.paid`, or a prefix such as `customer.subscription.*`).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Only events created at or after this time (RFC 3339 or unix seconds).
+        #[arg(long, value_parser = events::parse_time)]
+        since: Option<i64>,
+        /// Only events created at or before this time (RFC 3339 or unix seconds).
+        #[arg(long, value_parser = events::parse_time)]
+        until: Option<i64>,
+        /// List what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum LocalCommand {
     /// Sign a user up locally: Cognito user in moto, then the PostConfirmation trigger via watch.
     Signup {
@@ -69,6 +104,14 @@ enum LocalCommand {
     },
     /// Issue (or rotate) a signed-up user's API key and print it; the old key stops working.
     ApiKey { email: String },
+    /// Buy a plan in (emulated) Stripe Checkout for a signed-up user.
+    Checkout {
+        email: String,
+        plan: String,
+        /// Buy the plan's one-off credit pack instead of subscribing.
+        #[arg(long)]
+        pack: bool,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -92,6 +135,30 @@ async fn main() -> ExitCode {
         Command::Local {
             command: LocalCommand::ApiKey { email },
         } => local::api_key(&email).await,
+        Command::Local {
+            command: LocalCommand::Checkout { email, plan, pack },
+        } => local::checkout(&email, &plan, pack).await,
+        Command::Events {
+            command:
+                EventsCommand::Replay {
+                    ids,
+                    event_type,
+                    since,
+                    until,
+                    dry_run,
+                },
+        } => {
+            events::replay(
+                events::Filter {
+                    ids,
+                    event_type,
+                    since,
+                    until,
+                },
+                dry_run,
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
