@@ -256,3 +256,175 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     anyhow::ensure!(refused.is_empty(), "refused deliveries: {refused:?}");
     Ok(())
 }
+
+fn sub_of(
+    user: &[aws_sdk_cognitoidentityprovider::types::AttributeType],
+) -> anyhow::Result<UserSub> {
+    Ok(UserSub::parse(
+        user.iter()
+            .find(|a| a.name() == "sub")
+            .and_then(|a| a.value())
+            .unwrap_or_default(),
+    )?)
+}
+
+#[tokio::test]
+async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_cause_is_fixed()
+-> anyhow::Result<()> {
+    let stack = Stack::start("webhook-packs", 3_600).await?;
+    let store = DynamoStore::new(stack.dynamodb.clone(), stack.var("TABLE_NAME")?);
+    let pool = stack.var("USER_POOL_ID")?;
+
+    // A pack, then half of it refunded.
+    let out = stack.creditgate(&["local", "signup", "ada@example.com"])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "signup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ada = stack
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username("ada@example.com")
+        .send()
+        .await?;
+    let ada = sub_of(ada.user_attributes())?;
+    let out = stack.creditgate(&["local", "checkout", "ada@example.com", "basic", "--pack"])?;
+    let stdout = String::from_utf8(out.stdout)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "checkout: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pi = stdout
+        .split(['(', ')'])
+        .find(|s| s.starts_with("pi_"))
+        .unwrap_or_default()
+        .to_owned();
+    profile_where(&stack, &store, &ada, "1,000 pack credits", |p| {
+        p.purchased.get() == 1_000
+    })
+    .await?;
+    emulator(
+        &stack,
+        "POST",
+        "/v1/refunds",
+        &format!("payment_intent={pi}&amount=250"),
+    )
+    .await?;
+    let p = profile_where(&stack, &store, &ada, "half revoked", |p| {
+        p.purchased.get() == 500
+    })
+    .await?;
+    assert_eq!(p.plan.as_str(), "free", "a pack changes no plan");
+
+    // A buyer whose sign-up trigger has not run yet: checkout.session.completed cannot find
+    // the profile, fails, and is retried by the emulator until we stop its deliveries.
+    let grace = stack
+        .cognito
+        .admin_create_user()
+        .user_pool_id(&pool)
+        .username("grace@example.com")
+        .user_attributes(
+            aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                .name("email")
+                .value("grace@example.com")
+                .build()?,
+        )
+        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+        .send()
+        .await?;
+    let grace = sub_of(
+        grace
+            .user
+            .map(|u| u.attributes)
+            .unwrap_or_default()
+            .unwrap_or_default()
+            .as_slice(),
+    )?;
+    let prices = emulator(
+        &stack,
+        "GET",
+        "/v1/prices?lookup_keys[]=creditgate_basic_pack",
+        "",
+    )
+    .await?;
+    let price = prices["data"][0]["id"].as_str().unwrap_or_default();
+    let session = emulator(
+        &stack,
+        "POST",
+        "/v1/checkout/sessions",
+        &format!("mode=payment&customer_email=grace@example.com&client_reference_id={grace}&line_items[0][price]={price}&success_url=http://127.0.0.1/ok"),
+    )
+    .await?;
+    let id = session["id"].as_str().unwrap_or_default();
+    emulator(
+        &stack,
+        "POST",
+        &format!("/_emulator/checkout/sessions/{id}/complete"),
+        "",
+    )
+    .await?;
+    let failed = eventually(WAIT, "the failed event record", || async {
+        Ok(store
+            .failed_events()
+            .await?
+            .into_iter()
+            .find(|e| e.event_type == "checkout.session.completed"))
+    })
+    .await?;
+    assert!(failed.last_error.contains("no profile"), "{failed:?}");
+    let endpoints = emulator(&stack, "GET", "/v1/webhook_endpoints", "").await?;
+    let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
+    emulator(
+        &stack,
+        "DELETE",
+        &format!("/v1/webhook_endpoints/{endpoint}"),
+        "",
+    )
+    .await?;
+
+    // The cause is fixed (her sign-up completes); the replay applies the event once.
+    let (status, body) = stack
+        .invoke(
+            "post-confirmation",
+            &serde_json::json!({
+                "version": "1", "region": "us-east-1", "userPoolId": pool, "userName": grace.as_str(),
+                "callerContext": {"awsSdkVersion": "e2e", "clientId": "e2e"},
+                "triggerSource": "PostConfirmation_ConfirmSignUp",
+                "request": {"userAttributes": {"sub": grace.as_str(), "email": "grace@example.com", "email_verified": "true"}},
+                "response": {}
+            }),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "post-confirmation: {status} {body}");
+    let out = stack.creditgate(&["events", "replay", "--dry-run"])?;
+    let listed = String::from_utf8(out.stdout)?;
+    assert!(listed.contains(&failed.id), "{listed}");
+    let out = stack.creditgate(&["events", "replay", "--type", "checkout.session.*"])?;
+    let replayed = String::from_utf8(out.stdout)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "replay: {replayed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        replayed.contains("replayed 1, still failing 0"),
+        "{replayed}"
+    );
+    let p = store
+        .profile(&grace)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no profile"))?;
+    assert_eq!(p.purchased.get(), 1_000);
+    assert!(store.failed_events().await?.is_empty());
+    let out = stack.creditgate(&["events", "replay"])?;
+    assert!(String::from_utf8(out.stdout)?.contains("no failed events match"));
+    assert_eq!(
+        store.profile(&grace).await?.map(|p| p.purchased.get()),
+        Some(1_000),
+        "once"
+    );
+    Ok(())
+}
