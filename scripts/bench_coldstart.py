@@ -29,6 +29,8 @@ ENV = {
     "TABLE_NAME": "bench-table",
     "CREDIT_MANAGER_ARN": "arn:aws:states:eu-west-2:123456789012:stateMachine:bench",
     "STRIPE_SECRET_KEY": "sk_test_bench",
+    "STRIPE_WEBHOOK_SECRETS": "whsec_bench",
+    "USER_POOL_ID": "eu-west-2_bench",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use adapters::dynamo::DynamoStore;
 use domain::ids::UserSub;
 use domain::lifecycle::SubStatus;
-use domain::ports::Accounts;
+use domain::ports::{Accounts, Directory};
+use domain::profile::Access;
 use domain::profile::Profile;
 use tests::{Stack, eventually};
 
@@ -425,6 +426,43 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         store.profile(&grace).await?.map(|p| p.purchased.get()),
         Some(1_000),
         "once"
+    );
+
+    // The Cognito adapter as the `disable` lapse mode uses it, against moto.
+    let directory = adapters::cognito::CognitoDirectory::new(stack.cognito.clone(), pool.clone());
+    let basic = domain::ids::PlanId::parse("basic")?;
+    directory
+        .sync_user(&grace, &basic, Access::Disabled)
+        .await?;
+    let user = stack
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username("grace@example.com")
+        .send()
+        .await?;
+    assert!(!user.enabled(), "disabled");
+    assert_eq!(
+        cognito_attribute(&stack, "grace@example.com", "custom:access")
+            .await?
+            .as_deref(),
+        Some("disabled")
+    );
+    directory.sync_user(&grace, &basic, Access::Active).await?;
+    let user = stack
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username("grace@example.com")
+        .send()
+        .await?;
+    assert!(user.enabled(), "enabled again");
+    let email = domain::ids::Email::parse("grace@example.com")?;
+    assert_eq!(directory.find_by_email(&email).await?, Some(grace.clone()));
+    assert_eq!(
+        directory.create_user(&email).await?,
+        grace,
+        "an existing user is returned"
     );
     Ok(())
 }
