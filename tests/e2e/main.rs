@@ -2,6 +2,7 @@
 //! post-confirmation, the `creditgate` CLI) against the local stack, asserting on what the
 //! emulator and moto hold afterwards. Each test starts its own stack on free ports.
 
+mod account;
 mod credit_manager;
 mod event_ledger;
 mod metering;

@@ -55,6 +55,28 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// The access policy from `PAST_DUE_GRACE_SECONDS` (default 7 days) and `LAPSE_MODE`
+/// (`downgrade`, the default, or `disable`).
+pub fn access_policy<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<domain::lifecycle::AccessPolicy, ConfigError> {
+    use domain::lifecycle::{AccessPolicy, LapseMode};
+    let lapse = match env.optional("LAPSE_MODE") {
+        None => LapseMode::Downgrade,
+        Some(raw) => LapseMode::parse(raw.trim()).ok_or(ConfigError::Invalid {
+            name: "LAPSE_MODE",
+            problem: "must be `downgrade` or `disable`".into(),
+        })?,
+    };
+    let grace_seconds = env
+        .parsed::<i64>("PAST_DUE_GRACE_SECONDS")?
+        .unwrap_or(AccessPolicy::default().grace_seconds);
+    Ok(AccessPolicy {
+        grace_seconds,
+        lapse,
+    })
+}
+
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -96,6 +118,19 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("FREE_PERIOD_SECONDS")));
+    }
+
+    #[test]
+    fn the_access_policy_defaults_to_a_week_then_downgrade_and_names_a_bad_mode() {
+        let policy = access_policy(&Env::from_fn(|_| None)).ok();
+        assert_eq!(policy, Some(domain::lifecycle::AccessPolicy::default()));
+        let bad = access_policy(&Env::from_fn(|n| {
+            (n == "LAPSE_MODE").then(|| "delete".into())
+        }));
+        assert!(
+            bad.err()
+                .is_some_and(|e| e.to_string().contains("LAPSE_MODE"))
+        );
     }
 
     #[test]

@@ -14,11 +14,13 @@ pub mod cognito;
 pub mod config;
 pub mod dynamo;
 pub mod events;
+pub mod http;
 pub mod items;
 pub mod ledger;
 pub mod metering;
 pub mod sfn;
 pub mod stripe_api;
+pub mod stripe_payments;
 pub mod stripe_reads;
 
 #[cfg(feature = "test-util")]

@@ -26,6 +26,10 @@ impl StripeState {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
 }
 
 fn found<T>(result: Result<T, StripeError>, what: &'static str) -> Result<Option<T>, PortError> {

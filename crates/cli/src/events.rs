@@ -1,15 +1,14 @@
 //! `creditgate events replay`: re-processes failed webhook events with the webhook's own code.
 
+use adapters::Env;
 use adapters::cognito::CognitoDirectory;
 use adapters::config::Secret;
 use adapters::dynamo::DynamoStore;
 use adapters::sfn::StepFunctionsScheduler;
 use adapters::stripe_api;
 use adapters::stripe_reads::StripeState;
-use adapters::{ConfigError, Env};
 use anyhow::Context;
 use domain::catalogue::Catalogue;
-use domain::lifecycle::{AccessPolicy, LapseMode};
 use domain::stripe_events::EventRef;
 use stripe_webhook::handler::Outcome;
 use stripe_webhook::{Deps, process};
@@ -53,13 +52,6 @@ pub async fn replay(filter: Filter, dry_run: bool) -> anyhow::Result<()> {
     let stripe = stripe_api::client(&secret, env.optional("STRIPE_API_BASE").as_deref())
         .context("build the Stripe client")?;
     let aws = adapters::aws::sdk_config().await;
-    let lapse = match env.optional("LAPSE_MODE") {
-        None => LapseMode::Downgrade,
-        Some(raw) => LapseMode::parse(&raw).ok_or(ConfigError::Invalid {
-            name: "LAPSE_MODE",
-            problem: "must be `downgrade` or `disable`".into(),
-        })?,
-    };
     let deps = Deps {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
         stripe: StripeState::new(stripe),
@@ -74,12 +66,7 @@ pub async fn replay(filter: Filter, dry_run: bool) -> anyhow::Result<()> {
         catalogue: Catalogue::bundled().context("plans.json")?,
         // Replays read events from Stripe's API: there is no signature to check.
         secrets: Vec::new(),
-        policy: AccessPolicy {
-            grace_seconds: env
-                .parsed("PAST_DUE_GRACE_SECONDS")?
-                .unwrap_or(AccessPolicy::default().grace_seconds),
-            lapse,
-        },
+        policy: adapters::config::access_policy(&env)?,
         free_period_override: env.parsed("FREE_PERIOD_SECONDS")?,
     };
 

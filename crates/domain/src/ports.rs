@@ -261,3 +261,59 @@ pub trait Ledger {
         after: &crate::lifecycle::PackGrant,
     ) -> impl Future<Output = Result<Saved, PortError>> + Send;
 }
+
+/// A Checkout Session to create for a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRequest {
+    pub sub: UserSub,
+    pub customer: StripeCustomerId,
+    pub plan: PlanId,
+    pub mode: crate::catalogue::SaleMode,
+    pub lookup_key: String,
+    pub trial_days: u32,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedSession {
+    pub id: String,
+    pub url: String,
+}
+
+/// What the user-facing API asks of Stripe.
+pub trait Payments {
+    fn create_checkout_session(
+        &self,
+        request: &SessionRequest,
+    ) -> impl Future<Output = Result<CreatedSession, PortError>> + Send;
+
+    /// The customer's live (not canceled, not incomplete_expired) subscription, if any.
+    fn live_subscription(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+
+    /// Moves the subscription's price to the one with `lookup_key`, prorated and invoiced now.
+    fn change_subscription_price(
+        &self,
+        subscription: &str,
+        lookup_key: &str,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Cancels at period end (`true`) or now.
+    fn cancel_subscription(
+        &self,
+        subscription: &str,
+        at_period_end: bool,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// A billing portal session's URL for the customer.
+    fn portal_session(
+        &self,
+        customer: &StripeCustomerId,
+        return_url: &str,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}

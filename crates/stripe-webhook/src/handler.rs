@@ -1,7 +1,7 @@
 use adapters::config::Secret;
 use adapters::{ConfigError, Env};
 use domain::catalogue::Catalogue;
-use domain::lifecycle::{AccessPolicy, LapseMode};
+use domain::lifecycle::AccessPolicy;
 use domain::ports::{Accounts, Directory, Ledger, Scheduler, StripeReads};
 use domain::stripe_events::{EventRef, Handled, Services};
 use domain::webhook::{
@@ -40,16 +40,6 @@ impl Config {
                 name: "STRIPE_WEBHOOK_SECRETS",
                 problem: e.to_string(),
             })?;
-        let lapse = match env.optional("LAPSE_MODE") {
-            None => LapseMode::Downgrade,
-            Some(raw) => LapseMode::parse(raw.trim()).ok_or(ConfigError::Invalid {
-                name: "LAPSE_MODE",
-                problem: "must be `downgrade` or `disable`".into(),
-            })?,
-        };
-        let grace_seconds = env
-            .parsed::<i64>("PAST_DUE_GRACE_SECONDS")?
-            .unwrap_or(AccessPolicy::default().grace_seconds);
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             user_pool_id: env.required("USER_POOL_ID")?,
@@ -57,10 +47,7 @@ impl Config {
             stripe_secret_key: Secret::new(env.required("STRIPE_SECRET_KEY")?),
             stripe_api_base: env.optional("STRIPE_API_BASE"),
             webhook_secrets: secrets,
-            policy: AccessPolicy {
-                grace_seconds,
-                lapse,
-            },
+            policy: adapters::config::access_policy(env)?,
             free_period_seconds: env.parsed("FREE_PERIOD_SECONDS")?,
         })
     }

@@ -1,0 +1,140 @@
+//! What every HTTP Lambda needs once: JSON responses, the one error type that becomes a status
+//! code (4xx bodies say what is wrong; 5xx bodies are opaque, the cause goes to the log), the
+//! caller's identity from API Gateway's JWT authorizer, and strict JSON bodies.
+
+use domain::account::AccountError;
+use domain::ids::UserSub;
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Map, Value, json};
+
+pub fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A request that cannot be served, in the caller's terms.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// Logs the cause; the caller sees only "internal error".
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let cause = cause.into();
+        tracing::error!(error = ?cause, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        json_response(self.status, json!({ "error": self.message }))
+    }
+}
+
+/// The one place the account use cases' errors become status codes.
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::UnknownPlan(_) | AccountError::NotSold { .. } => {
+                Self::bad_request(e.to_string())
+            }
+            AccountError::NoProfile => Self::not_found(e.to_string()),
+            AccountError::AlreadyOnPlan(_) | AccountError::NoSubscription => {
+                Self::conflict(e.to_string())
+            }
+            AccountError::Port(_) | AccountError::Sync(_) => Self::internal(e),
+        }
+    }
+}
+
+/// The caller's Cognito `sub`, from the claims API Gateway's JWT authorizer verified. Never from
+/// the body or a header the caller controls.
+pub fn caller(request: &Request) -> Result<UserSub, ApiError> {
+    let claims = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    };
+    let sub = claims
+        .and_then(|c| c.get("sub"))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no authenticated user"))?;
+    UserSub::parse(sub)
+        .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "no authenticated user"))
+}
+
+/// The body as a JSON object; an empty body is an empty object. Fields outside `allowed` are
+/// refused by name, so a typo never silently means the default.
+pub fn json_object(request: &Request, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
+    let raw: &[u8] = request.body().as_ref();
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let value: Value = serde_json::from_slice(raw)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    };
+    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown field `{unknown}` (allowed: {})",
+            allowed.join(", ")
+        )));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .body(Body::Text(body.to_owned()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn bodies_must_be_objects_without_unknown_fields() {
+        assert!(json_object(&request(""), &["plan"]).is_ok_and(|m| m.is_empty()));
+        let err = |b| json_object(&request(b), &["plan"]).err().map(|e| e.message);
+        assert!(err("[1]").is_some_and(|m| m.contains("JSON object")));
+        assert!(err("{").is_some_and(|m| m.contains("not valid JSON")));
+        assert!(err(r#"{"plna": "basic"}"#).is_some_and(|m| m.contains("`plna`")));
+    }
+
+    #[test]
+    fn no_authorizer_claims_is_401() {
+        let e = caller(&request("")).err();
+        assert_eq!(e.map(|e| e.status), Some(StatusCode::UNAUTHORIZED));
+    }
+}

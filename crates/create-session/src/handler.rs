@@ -1,0 +1,139 @@
+use adapters::config::Secret;
+use adapters::http::{ApiError, caller, json_object, json_response};
+use adapters::{ConfigError, Env};
+use domain::account::{CheckoutOutcome, CheckoutUrls, start_checkout};
+use domain::catalogue::{Catalogue, SaleMode};
+use domain::ports::{Accounts, Payments, StripeReads};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct Config {
+    pub table_name: String,
+    pub stripe_secret_key: Secret,
+    pub stripe_api_base: Option<String>,
+    pub urls: CheckoutUrls,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env = Env::process();
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            stripe_secret_key: Secret::new(env.required("STRIPE_SECRET_KEY")?),
+            stripe_api_base: env.optional("STRIPE_API_BASE"),
+            urls: CheckoutUrls {
+                success: env.required("CHECKOUT_SUCCESS_URL")?,
+                cancel: env.required("CHECKOUT_CANCEL_URL")?,
+            },
+        })
+    }
+}
+
+pub struct Deps<A, P> {
+    pub accounts: A,
+    /// Stripe: `Payments` and `StripeReads`.
+    pub stripe: P,
+    pub catalogue: Catalogue,
+    pub urls: CheckoutUrls,
+}
+
+/// The caller's `Idempotency-Key`, scoped to the caller; a fresh random key without one (the
+/// client's own retries of one request then still reuse it inside the Stripe client).
+fn idempotency_key(request: &Request, sub: &str) -> Result<String, ApiError> {
+    match request.headers().get("idempotency-key") {
+        None => Ok(format!(
+            "creditgate-checkout-{sub}-{:032x}",
+            rand::random::<u128>()
+        )),
+        Some(value) => {
+            let value = value
+                .to_str()
+                .ok()
+                .filter(|v| (1..=200).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Idempotency-Key must be 1 to 200 printable ASCII characters",
+                    )
+                })?;
+            Ok(format!("creditgate-checkout-{sub}-{value}"))
+        }
+    }
+}
+
+async fn serve<A, P>(deps: &Deps<A, P>, request: &Request) -> Result<Response<Body>, ApiError>
+where
+    A: Accounts,
+    P: Payments + StripeReads,
+{
+    if request.method() != Method::POST {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
+    }
+    let sub = caller(request)?;
+    let body = json_object(request, &["plan", "mode"])?;
+    let plan = body.get("plan").and_then(|p| p.as_str()).ok_or_else(|| {
+        ApiError::bad_request("`plan` is required: a plan id from plans.json, e.g. \"basic\"")
+    })?;
+    let mode = match body.get("mode").and_then(|m| m.as_str()) {
+        Some("subscription") => SaleMode::Subscription,
+        Some("pack") => SaleMode::Pack,
+        _ => {
+            return Err(ApiError::bad_request(
+                "`mode` is required: \"subscription\" or \"pack\"",
+            ));
+        }
+    };
+    let key = idempotency_key(request, sub.as_str())?;
+    let outcome = start_checkout(
+        &deps.accounts,
+        &deps.stripe,
+        &deps.stripe,
+        &deps.catalogue,
+        &sub,
+        plan,
+        mode,
+        &deps.urls,
+        &key,
+    )
+    .await?;
+    Ok(match outcome {
+        CheckoutOutcome::Session(session) => {
+            tracing::info!(user_sub = %sub, session = %session.id, mode = mode.as_str(), "checkout session created");
+            json_response(
+                StatusCode::OK,
+                json!({ "id": session.id, "url": session.url }),
+            )
+        }
+        CheckoutOutcome::PlanChanged {
+            subscription,
+            from,
+            to,
+        } => {
+            tracing::info!(user_sub = %sub, subscription = %subscription, to = %to, "subscription plan changed in place");
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "changed": true,
+                    "subscription": subscription,
+                    "from": from.map(|p| p.to_string()),
+                    "to": to.as_str(),
+                    "message": format!("your subscription now bills `{to}`, prorated; no new checkout is needed"),
+                }),
+            )
+        }
+    })
+}
+
+pub async fn handle<A, P>(
+    deps: &Deps<A, P>,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error>
+where
+    A: Accounts,
+    P: Payments + StripeReads,
+{
+    Ok(serve(deps, &request)
+        .await
+        .unwrap_or_else(ApiError::into_response))
+}

@@ -1,0 +1,241 @@
+//! The user-facing API's use cases: buy (a Checkout Session, or a plan change in place),
+//! cancel, and what `GET /me` shows.
+
+use crate::catalogue::{Catalogue, SaleMode};
+use crate::ids::{PlanId, UserSub};
+use crate::lifecycle::SubStatus;
+use crate::ports::{
+    Accounts, CreatedSession, Directory, Ledger, Payments, PortError, Scheduler, SessionRequest,
+    StripeReads,
+};
+use crate::profile::Profile;
+use crate::stripe_events::{HandleError, Services};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("no account for this user")]
+    NoProfile,
+    #[error("there is no plan `{0}`")]
+    UnknownPlan(String),
+    #[error("plan `{plan}` is not sold as a {mode}")]
+    NotSold { plan: PlanId, mode: &'static str },
+    #[error("you are already subscribed to `{0}`")]
+    AlreadyOnPlan(PlanId),
+    #[error("you have no live subscription")]
+    NoSubscription,
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Sync(#[from] HandleError),
+}
+
+/// Where Checkout sends the buyer back to (configuration, never hard-coded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutUrls {
+    pub success: String,
+    pub cancel: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutOutcome {
+    Session(CreatedSession),
+    /// The live subscription's price was changed in place (prorated): never a second one.
+    PlanChanged {
+        subscription: String,
+        from: Option<PlanId>,
+        to: PlanId,
+    },
+}
+
+async fn find_profile<A: Accounts>(accounts: &A, sub: &UserSub) -> Result<Profile, AccountError> {
+    accounts.profile(sub).await?.ok_or(AccountError::NoProfile)
+}
+
+/// `POST /checkout-sessions`.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_checkout<A, P, R>(
+    accounts: &A,
+    payments: &P,
+    stripe: &R,
+    catalogue: &Catalogue,
+    sub: &UserSub,
+    plan: &str,
+    mode: SaleMode,
+    urls: &CheckoutUrls,
+    idempotency_key: &str,
+) -> Result<CheckoutOutcome, AccountError>
+where
+    A: Accounts,
+    P: Payments,
+    R: StripeReads,
+{
+    let plan = PlanId::parse(plan)
+        .ok()
+        .and_then(|id| catalogue.get(&id))
+        .ok_or_else(|| AccountError::UnknownPlan(plan.to_owned()))?;
+    if plan.is_free() || !plan.sells_as(mode) {
+        return Err(AccountError::NotSold {
+            plan: plan.id().clone(),
+            mode: mode.as_str(),
+        });
+    }
+    let profile = find_profile(accounts, sub).await?;
+    let lookup_key = plan.lookup_key(mode);
+    if mode == SaleMode::Subscription
+        && let Some(live) = payments.live_subscription(&profile.customer).await?
+    {
+        // Stripe is asked, not the profile: a webhook still on its way must not let a second
+        // subscription start.
+        let current = stripe
+            .subscription(&live)
+            .await?
+            .and_then(|s| s.lookup_key)
+            .and_then(|k| crate::catalogue::parse_lookup_key(catalogue, &k))
+            .map(|(p, _)| p.id().clone());
+        if current.as_ref() == Some(plan.id()) {
+            return Err(AccountError::AlreadyOnPlan(plan.id().clone()));
+        }
+        payments
+            .change_subscription_price(&live, &lookup_key, idempotency_key)
+            .await?;
+        return Ok(CheckoutOutcome::PlanChanged {
+            subscription: live,
+            from: current,
+            to: plan.id().clone(),
+        });
+    }
+    let session = payments
+        .create_checkout_session(&SessionRequest {
+            sub: sub.clone(),
+            customer: profile.customer,
+            plan: plan.id().clone(),
+            mode,
+            lookup_key,
+            trial_days: if mode == SaleMode::Subscription {
+                plan.trial_days()
+            } else {
+                0
+            },
+            success_url: urls.success.clone(),
+            cancel_url: urls.cancel.clone(),
+            idempotency_key: idempotency_key.to_owned(),
+        })
+        .await?;
+    Ok(CheckoutOutcome::Session(session))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Flagged: the subscription ends at `period_end`, and the deletion webhook finishes it.
+    AtPeriodEnd {
+        subscription: String,
+        period_end: i64,
+    },
+    /// It was already flagged: nothing changed.
+    AlreadyAtPeriodEnd {
+        subscription: String,
+        period_end: i64,
+    },
+    /// Canceled now: the profile is on the free plan already.
+    Now { subscription: String, plan: PlanId },
+}
+
+/// `POST /subscriptions/cancel`: only the caller's own live subscription; the profile is
+/// reconciled with Stripe at once (the webhook's later delivery then changes nothing).
+pub async fn cancel<A, L, R, D, S, P>(
+    services: &Services<'_, A, L, R, D, S>,
+    payments: &P,
+    sub: &UserSub,
+    at_period_end: bool,
+    now: i64,
+) -> Result<CancelOutcome, AccountError>
+where
+    A: Accounts + Sync,
+    L: Ledger + Sync,
+    R: StripeReads + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+    P: Payments,
+{
+    let profile = find_profile(services.accounts, sub).await?;
+    let live = payments
+        .live_subscription(&profile.customer)
+        .await?
+        .ok_or(AccountError::NoSubscription)?;
+    let facts = services
+        .stripe
+        .subscription(&live)
+        .await?
+        .filter(|f| f.status.is_live() && f.customer == profile.customer)
+        .ok_or(AccountError::NoSubscription)?;
+    if at_period_end && facts.cancel_at_period_end {
+        services.sync_subscription(&live, now).await?;
+        return Ok(CancelOutcome::AlreadyAtPeriodEnd {
+            subscription: live,
+            period_end: facts.current_period_end,
+        });
+    }
+    payments.cancel_subscription(&live, at_period_end).await?;
+    services.sync_subscription(&live, now).await?;
+    if at_period_end {
+        Ok(CancelOutcome::AtPeriodEnd {
+            subscription: live,
+            period_end: facts.current_period_end,
+        })
+    } else {
+        let after = find_profile(services.accounts, sub).await?;
+        Ok(CancelOutcome::Now {
+            subscription: live,
+            plan: after.plan,
+        })
+    }
+}
+
+/// What `GET /me` shows: never the key, only its prefix.
+pub fn me(profile: &Profile) -> serde_json::Value {
+    serde_json::json!({
+        "plan": profile.plan.as_str(),
+        "access": profile.access.as_str(),
+        "subscription": profile.subscription.as_ref().map(|s| serde_json::json!({
+            "id": s.id,
+            "plan": s.plan.as_str(),
+            "status": s.status.as_str(),
+            "current_period_end": s.current_period_end,
+            "cancel_at_period_end": s.cancel_at_period_end,
+            "live": s.status.is_live() && s.status != SubStatus::Incomplete,
+        })),
+        "credits": {
+            "allowance": profile.allowance.get(),
+            "purchased": profile.purchased.get(),
+            "total": profile.allowance.get().saturating_add(profile.purchased.get()),
+        },
+        "api_key_prefix": profile.api_key.as_ref().map(|(_, prefix)| prefix.as_str()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ApiKey, Credits, Email, StripeCustomerId};
+
+    #[test]
+    fn me_shows_credits_and_the_key_prefix_but_never_the_key() {
+        let mut p = Profile::new_signup(
+            UserSub::parse("u-1").unwrap_or_else(|e| panic!("{e}")),
+            Email::parse("a@example.com").unwrap_or_else(|e| panic!("{e}")),
+            StripeCustomerId::parse("cus_1").unwrap_or_else(|e| panic!("{e}")),
+            PlanId::parse("free").unwrap_or_else(|e| panic!("{e}")),
+            "2026-01-01T00:00:00Z".into(),
+        );
+        p.allowance = Credits::new(40);
+        p.purchased = Credits::new(2);
+        let key = ApiKey::from_entropy([7; 32]);
+        p.api_key = Some((key.hash(), key.prefix()));
+        let view = me(&p);
+        assert_eq!(view["credits"]["total"], 42);
+        assert_eq!(view["api_key_prefix"], key.prefix());
+        assert!(!view.to_string().contains(key.expose()));
+        assert!(!view.to_string().contains(key.hash().as_str()));
+        assert!(!view.to_string().contains("a@example.com"));
+    }
+}

@@ -1,0 +1,466 @@
+//! The user-facing API end to end: create-session, cancel-subscriptions and account through
+//! `cargo lambda watch`, invoked with API Gateway v2 events carrying the claims of a real ID
+//! token issued by moto's Cognito (what the HTTP API's JWT authorizer passes on).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use adapters::dynamo::DynamoStore;
+use domain::ids::UserSub;
+use domain::ports::Accounts;
+use serde_json::{Value, json};
+use tests::{Stack, eventually};
+
+const WAIT: Duration = Duration::from_secs(60);
+const PASSWORD: &str = "Local-passw0rd!";
+
+/// The claims of an ID token moto's Cognito issues for the user (USER_PASSWORD_AUTH), as API
+/// Gateway's JWT authorizer hands them to the Lambda: every value a string.
+async fn claims(stack: &Stack, email: &str) -> anyhow::Result<HashMap<String, String>> {
+    let auth = stack
+        .cognito
+        .initiate_auth()
+        .client_id(stack.var("USER_POOL_CLIENT_ID")?)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", email)
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send()
+        .await?;
+    let token = auth
+        .authentication_result()
+        .and_then(|r| r.id_token())
+        .ok_or_else(|| anyhow::anyhow!("no ID token"))?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("not a JWT"))?;
+    let json: serde_json::Map<String, Value> = serde_json::from_slice(&base64url(payload)?)?;
+    Ok(json
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
+}
+
+fn base64url(text: &str) -> anyhow::Result<Vec<u8>> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = T
+            .iter()
+            .position(|t| *t == c)
+            .ok_or_else(|| anyhow::anyhow!("not base64url"))? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Ok(out)
+}
+
+/// An API Gateway HTTP API (v2) event for `method path`, with the authorizer's JWT claims.
+fn event(method: &str, path: &str, claims: Option<&HashMap<String, String>>, body: &str) -> Value {
+    let mut context = json!({
+        "accountId": "123456789012", "apiId": "local", "domainName": "localhost",
+        "domainPrefix": "localhost", "requestId": "e2e", "routeKey": format!("{method} {path}"),
+        "stage": "$default", "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+        "http": { "method": method, "path": path, "protocol": "HTTP/1.1",
+                  "sourceIp": "127.0.0.1", "userAgent": "e2e" }
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    }
+    json!({
+        "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path,
+        "rawQueryString": "", "headers": { "content-type": "application/json" },
+        "requestContext": context, "body": body, "isBase64Encoded": false
+    })
+}
+
+/// Invokes `function` with the event; returns the response's status and JSON body.
+async fn call(
+    stack: &Stack,
+    function: &str,
+    method: &str,
+    path: &str,
+    claims: Option<&HashMap<String, String>>,
+    body: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let (status, raw) = stack
+        .invoke(function, &event(method, path, claims, body))
+        .await?;
+    anyhow::ensure!(status == 200, "invoke {function}: {status} {raw}");
+    let response: Value = serde_json::from_str(&raw)?;
+    let body: Value = response["body"]
+        .as_str()
+        .map(serde_json::from_str)
+        .transpose()?
+        .unwrap_or(Value::Null);
+    Ok((response["statusCode"].as_u64().unwrap_or(0) as u16, body))
+}
+
+async fn emulator(stack: &Stack, method: &str, path: &str, body: &str) -> anyhow::Result<Value> {
+    let (status, value) = stripe_emulator::client::request(
+        &stack.var("STRIPE_API_BASE")?,
+        method,
+        path,
+        Some(&stack.var("STRIPE_SECRET_KEY")?),
+        body,
+    )
+    .await?;
+    anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
+    Ok(value)
+}
+
+#[tokio::test]
+async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_portal()
+-> anyhow::Result<()> {
+    let stack = Stack::start("account", 3_600).await?;
+    let email = "ada@example.com";
+    let out = stack.creditgate(&["local", "signup", email, "--password", PASSWORD])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "signup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ada = claims(&stack, email).await?;
+    let sub = UserSub::parse(ada.get("sub").map(String::as_str).unwrap_or_default())?;
+    let store = DynamoStore::new(stack.dynamodb.clone(), stack.var("TABLE_NAME")?);
+    let customer = store
+        .profile(&sub)
+        .await?
+        .map(|p| p.customer.to_string())
+        .unwrap_or_default();
+
+    // Bad input, named; no user, 401; a user without an account, 404.
+    let cases = [
+        (r#"{"plan": "basic"}"#, 400, "`mode` is required"),
+        (r#"{"mode": "pack"}"#, 400, "`plan` is required"),
+        (r#"{"plan": "gold", "mode": "pack"}"#, 400, "no plan `gold`"),
+        (
+            r#"{"plan": "free", "mode": "subscription"}"#,
+            400,
+            "not sold",
+        ),
+        (
+            r#"{"plan": "basic", "mode": "subscription", "user": "x"}"#,
+            400,
+            "unknown field `user`",
+        ),
+        ("not json", 400, "not valid JSON"),
+    ];
+    for (body, status, message) in cases {
+        let (got, answer) = call(
+            &stack,
+            "create-session",
+            "POST",
+            "/checkout-sessions",
+            Some(&ada),
+            body,
+        )
+        .await?;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{body}: {answer}"
+        );
+    }
+    let (status, _) = call(
+        &stack,
+        "create-session",
+        "POST",
+        "/checkout-sessions",
+        None,
+        r#"{"plan":"basic","mode":"pack"}"#,
+    )
+    .await?;
+    assert_eq!(status, 401);
+    let mut foreign = ada.clone();
+    foreign.insert("sub".into(), "00000000-0000-0000-0000-000000000000".into());
+    let (status, answer) = call(
+        &stack,
+        "create-session",
+        "POST",
+        "/checkout-sessions",
+        Some(&foreign),
+        r#"{"plan":"basic","mode":"pack"}"#,
+    )
+    .await?;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("no account for this user"))
+    );
+    let (status, _) = call(&stack, "account", "GET", "/me", Some(&foreign), "").await?;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &stack,
+        "cancel-subscriptions",
+        "POST",
+        "/subscriptions/cancel",
+        Some(&ada),
+        "",
+    )
+    .await?;
+    assert_eq!(status, 409, "no subscription yet");
+    let (status, _) = call(
+        &stack,
+        "cancel-subscriptions",
+        "POST",
+        "/subscriptions/cancel",
+        Some(&ada),
+        r#"{"at_period_end": "yes"}"#,
+    )
+    .await?;
+    assert_eq!(status, 400);
+
+    // Buy Basic: a session for her customer, completed in the emulator; the webhook does the rest.
+    let (status, session) = call(
+        &stack,
+        "create-session",
+        "POST",
+        "/checkout-sessions",
+        Some(&ada),
+        r#"{"plan":"basic","mode":"subscription"}"#,
+    )
+    .await?;
+    assert_eq!(status, 200, "{session}");
+    let id = session["id"].as_str().unwrap_or_default();
+    assert!(
+        session["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://"))
+    );
+    let stored = emulator(&stack, "GET", &format!("/v1/checkout/sessions/{id}"), "").await?;
+    assert_eq!(stored["client_reference_id"], sub.as_str());
+    assert_eq!(stored["customer"], customer.as_str());
+    assert_eq!(stored["metadata"]["creditgate_plan"], "basic");
+    emulator(
+        &stack,
+        "POST",
+        &format!("/_emulator/checkout/sessions/{id}/complete"),
+        "",
+    )
+    .await?;
+    eventually(WAIT, "Basic with 1,000 credits", || async {
+        Ok(store
+            .profile(&sub)
+            .await?
+            .filter(|p| p.plan.as_str() == "basic" && p.allowance.get() == 1_000))
+    })
+    .await?;
+
+    // Upgrade: the same subscription's price changes in place; asking again is 409.
+    let (status, changed) = call(
+        &stack,
+        "create-session",
+        "POST",
+        "/checkout-sessions",
+        Some(&ada),
+        r#"{"plan":"power","mode":"subscription"}"#,
+    )
+    .await?;
+    assert_eq!(
+        (status, &changed["changed"], changed["to"].as_str()),
+        (200, &json!(true), Some("power")),
+        "{changed}"
+    );
+    let subs = emulator(
+        &stack,
+        "GET",
+        &format!("/v1/subscriptions?customer={customer}"),
+        "",
+    )
+    .await?;
+    let subs = subs["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(subs.len(), 1, "never a second subscription");
+    assert_eq!(
+        subs[0]["items"]["data"][0]["price"]["lookup_key"],
+        "creditgate_power_subscription"
+    );
+    let recorded = emulator(
+        &stack,
+        "GET",
+        &format!(
+            "/_emulator/subscriptions/{}",
+            subs[0]["id"].as_str().unwrap_or_default()
+        ),
+        "",
+    )
+    .await?;
+    assert!(
+        recorded.to_string().contains("always_invoice"),
+        "prorated: {recorded}"
+    );
+    eventually(WAIT, "Power with 100,000 credits", || async {
+        Ok(store
+            .profile(&sub)
+            .await?
+            .filter(|p| p.plan.as_str() == "power" && p.allowance.get() == 100_000))
+    })
+    .await?;
+    let (status, answer) = call(
+        &stack,
+        "create-session",
+        "POST",
+        "/checkout-sessions",
+        Some(&ada),
+        r#"{"plan":"power","mode":"subscription"}"#,
+    )
+    .await?;
+    assert_eq!(status, 409, "{answer}");
+
+    // A pack: its own session; the credits land in `purchased`.
+    let (status, pack) = call(
+        &stack,
+        "create-session",
+        "POST",
+        "/checkout-sessions",
+        Some(&ada),
+        r#"{"plan":"basic","mode":"pack"}"#,
+    )
+    .await?;
+    assert_eq!(status, 200, "{pack}");
+    emulator(
+        &stack,
+        "POST",
+        &format!(
+            "/_emulator/checkout/sessions/{}/complete",
+            pack["id"].as_str().unwrap_or_default()
+        ),
+        "",
+    )
+    .await?;
+    eventually(WAIT, "1,000 pack credits", || async {
+        Ok(store
+            .profile(&sub)
+            .await?
+            .filter(|p| p.purchased.get() == 1_000))
+    })
+    .await?;
+
+    // Cancel at period end, twice: the second changes nothing and says so.
+    let (status, first) = call(
+        &stack,
+        "cancel-subscriptions",
+        "POST",
+        "/subscriptions/cancel",
+        Some(&ada),
+        r#"{"at_period_end": true}"#,
+    )
+    .await?;
+    assert_eq!((status, &first["changed"]), (200, &json!(true)), "{first}");
+    let (status, again) = call(
+        &stack,
+        "cancel-subscriptions",
+        "POST",
+        "/subscriptions/cancel",
+        Some(&ada),
+        "",
+    )
+    .await?;
+    assert_eq!((status, &again["changed"]), (200, &json!(false)), "{again}");
+    let p = store
+        .profile(&sub)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no profile"))?;
+    assert!(
+        p.subscription
+            .as_ref()
+            .is_some_and(|s| s.cancel_at_period_end),
+        "flagged at once"
+    );
+    assert_eq!(p.plan.as_str(), "power", "still paid until the period ends");
+
+    // GET /me, key rotation (old key refused at once), the portal.
+    let (status, me) = call(&stack, "account", "GET", "/me", Some(&ada), "").await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (me["plan"].as_str(), me["credits"]["total"].as_u64()),
+        (Some("power"), Some(101_000))
+    );
+    assert_eq!(me["subscription"]["cancel_at_period_end"], true);
+    assert_eq!(me["api_key_prefix"], Value::Null);
+    let (status, first_key) = call(&stack, "account", "POST", "/api-key", Some(&ada), "").await?;
+    assert_eq!(status, 200);
+    let first_key = first_key["api_key"].as_str().unwrap_or_default().to_owned();
+    let (_, me) = call(&stack, "account", "GET", "/me", Some(&ada), "").await?;
+    assert!(first_key.starts_with(me["api_key_prefix"].as_str().unwrap_or("-")));
+    assert!(!me.to_string().contains(&first_key), "never the key");
+    let meter = |key: String| {
+        let base = stack.var("LAMBDA_INVOKE_URL");
+        async move {
+            let (status, _, _) = tests::http(
+                &base?,
+                "POST",
+                "/lambda-url/credit-meter/v1/meter",
+                &[("x-api-key", &key)],
+                "",
+            )
+            .await?;
+            anyhow::Ok(status)
+        }
+    };
+    assert_eq!(meter(first_key.clone()).await?, 200);
+    let (_, second) = call(&stack, "account", "POST", "/api-key", Some(&ada), "").await?;
+    let second = second["api_key"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(meter(first_key).await?, 401, "the old key stops at once");
+    assert_eq!(meter(second).await?, 200);
+    let (status, portal) =
+        call(&stack, "account", "POST", "/billing-portal", Some(&ada), "").await?;
+    assert_eq!(status, 200);
+    assert!(
+        portal["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://billing.stripe.com/"))
+    );
+    let (status, _) = call(&stack, "account", "POST", "/me", Some(&ada), "").await?;
+    assert_eq!(status, 405);
+
+    // Cancel now: on Free before the answer, the Free manager restarted; then nothing to cancel.
+    let (status, now) = call(
+        &stack,
+        "cancel-subscriptions",
+        "POST",
+        "/subscriptions/cancel",
+        Some(&ada),
+        r#"{"at_period_end": false}"#,
+    )
+    .await?;
+    assert_eq!((status, now["plan"].as_str()), (200, Some("free")), "{now}");
+    let p = store
+        .profile(&sub)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no profile"))?;
+    assert_eq!(p.plan.as_str(), "free");
+    let name = format!("{sub}-g{}-c0", p.manager_generation);
+    assert!(
+        stack.executions().await?.iter().any(|(n, _)| *n == name),
+        "{name} started"
+    );
+    let (status, answer) = call(
+        &stack,
+        "cancel-subscriptions",
+        "POST",
+        "/subscriptions/cancel",
+        Some(&ada),
+        r#"{"at_period_end": false}"#,
+    )
+    .await?;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (409, Some("you have no live subscription"))
+    );
+    Ok(())
+}
