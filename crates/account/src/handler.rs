@@ -1,5 +1,5 @@
-use adapters::config::Secret;
 use adapters::http::{ApiError, caller, json_object, json_response};
+use adapters::wiring::StripeConfig;
 use adapters::{ConfigError, Env};
 use domain::account::{AccountError, me};
 use domain::ids::ApiKey;
@@ -11,8 +11,7 @@ use serde_json::json;
 #[derive(Debug)]
 pub struct Config {
     pub table_name: String,
-    pub stripe_secret_key: Secret,
-    pub stripe_api_base: Option<String>,
+    pub stripe: StripeConfig,
     pub portal_return_url: String,
 }
 
@@ -21,8 +20,7 @@ impl Config {
         let env = Env::process();
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
-            stripe_secret_key: Secret::new(env.required("STRIPE_SECRET_KEY")?),
-            stripe_api_base: env.optional("STRIPE_API_BASE"),
+            stripe: StripeConfig::from_env(&env)?,
             portal_return_url: env.required("PORTAL_RETURN_URL")?,
         })
     }

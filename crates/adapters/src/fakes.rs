@@ -56,6 +56,8 @@ pub struct InMemoryAccounts {
     pub packs: Mutex<BTreeMap<(String, String), PackGrant>>,
     /// event id → its record
     pub events: Mutex<BTreeMap<String, EventRecord>>,
+    /// API key hash → sub
+    pub api_keys: Mutex<BTreeMap<String, String>>,
     pub fail_reads: FailNext,
     pub fail_writes: FailNext,
 }
@@ -234,6 +236,28 @@ impl EventLedger for InMemoryAccounts {
             record.0 = "failed".into();
             record.3 = Some(error.to_owned());
         }
+        Ok(())
+    }
+}
+
+impl domain::ports::ApiKeys for InMemoryAccounts {
+    async fn rotate_api_key(
+        &self,
+        sub: &UserSub,
+        new: &ApiKeyHash,
+        prefix: &str,
+    ) -> Result<(), PortError> {
+        self.fail_writes.check("rotate API key")?;
+        let mut profiles = lock(&self.profiles);
+        let profile = profiles
+            .get_mut(sub.as_str())
+            .ok_or_else(|| PortError::new("rotate API key", "no profile"))?;
+        let mut keys = lock(&self.api_keys);
+        if let Some((old, _)) = &profile.api_key {
+            keys.remove(old.as_str());
+        }
+        keys.insert(new.as_str().to_owned(), sub.to_string());
+        profile.api_key = Some((new.clone(), prefix.to_owned()));
         Ok(())
     }
 }
@@ -520,4 +544,64 @@ impl Meter for InMemoryMeter {
             },
         ))
     }
+}
+
+/// An API Gateway HTTP API (v2) request as the JWT authorizer passes it on: `sub` in the
+/// verified claims (none: no authorizer context at all).
+pub fn api_request(
+    method: &str,
+    path: &str,
+    sub: Option<&str>,
+    body: &str,
+) -> lambda_http::Request {
+    let mut context = serde_json::json!({
+        "accountId": "123456789012", "apiId": "test", "domainName": "localhost",
+        "domainPrefix": "localhost", "requestId": "test", "routeKey": format!("{method} {path}"),
+        "stage": "$default", "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+        "http": { "method": method, "path": path, "protocol": "HTTP/1.1",
+                  "sourceIp": "127.0.0.1", "userAgent": "test" }
+    });
+    if let Some(sub) = sub {
+        context["authorizer"] =
+            serde_json::json!({ "jwt": { "claims": { "sub": sub }, "scopes": null } });
+    }
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path,
+        "rawQueryString": "", "headers": { "content-type": "application/json" },
+        "requestContext": context, "body": body, "isBase64Encoded": false
+    });
+    match serde_json::from_value::<lambda_http::request::LambdaRequest>(event) {
+        Ok(request) => request.into(),
+        Err(e) => panic!("the test event does not parse: {e}"),
+    }
+}
+
+/// A Stripe state whose client points at a closed port: for handler tests of paths that must
+/// answer before calling Stripe.
+pub fn unreachable_stripe() -> crate::stripe_reads::StripeState {
+    let client = crate::stripe_api::client(
+        &crate::config::Secret::new("sk_test_unreachable".into()),
+        Some("http://127.0.0.1:9/"),
+    );
+    match client {
+        Ok(client) => crate::stripe_reads::StripeState::new(client),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A Free profile for `sub` (customer `cus_test1`), as sign-up leaves it.
+pub fn signed_up(sub: &str) -> Profile {
+    let parse = |r: Result<Profile, domain::ids::InvalidId>| match r {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    parse((|| {
+        Ok(Profile::new_signup(
+            UserSub::parse(sub)?,
+            Email::parse("ada@example.com")?,
+            StripeCustomerId::parse("cus_test1")?,
+            PlanId::parse("free")?,
+            "2026-11-23T00:00:00Z".into(),
+        ))
+    })())
 }

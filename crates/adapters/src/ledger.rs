@@ -104,6 +104,25 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// One transaction; a cancelled one (a condition failed) is a `Conflict`, not an error.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        operation: &'static str,
+    ) -> Result<Saved, PortError> {
+        match self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Saved::Written),
+            Err(e) if cancelled(&e) => Ok(Saved::Conflict),
+            Err(e) => Err(PortError::new(operation, e)),
+        }
+    }
+
     fn profile_update(&self, write: &ProfileWrite) -> Result<Update, PortError> {
         let after = &write.after;
         let mut set = vec![
@@ -226,8 +245,9 @@ impl Ledger for DynamoStore {
 
     async fn write_profile(&self, write: &ProfileWrite) -> Result<Saved, PortError> {
         let update = self.profile_update(write)?;
-        let result = match &write.grant {
-            None => self
+        let Some(grant) = &write.grant else {
+            // No grant: a single conditional UpdateItem (one write instead of a transaction).
+            return match self
                 .client()
                 .update_item()
                 .table_name(update.table_name())
@@ -238,42 +258,38 @@ impl Ledger for DynamoStore {
                 .set_expression_attribute_values(update.expression_attribute_values().cloned())
                 .send()
                 .await
-                .map(|_| ())
-                .map_err(|e| (cancelled(&e), PortError::new("write profile", e))),
-            Some(grant) => {
-                let item = serde_dynamo::to_item(GrantItem {
-                    pk: user_pk(&write.after.sub),
-                    sk: grant_sk(&grant.source),
-                    cause: grant.cause.to_owned(),
-                    credits: grant.credits.get(),
-                    plan_id: Some(write.after.plan.to_string()),
-                    payment_intent: None,
-                    revoked: 0,
-                    removed: 0,
-                    created_at: now(),
-                })
-                .map_err(|e| PortError::new("encode grant", e))?;
-                let put = Put::builder()
-                    .table_name(self.table())
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .map_err(|e| PortError::new("build grant put", e))?;
-                self.client()
-                    .transact_write_items()
-                    .transact_items(TransactWriteItem::builder().update(update).build())
-                    .transact_items(TransactWriteItem::builder().put(put).build())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| (cancelled(&e), PortError::new("write profile and grant", e)))
-            }
+            {
+                Ok(_) => Ok(Saved::Written),
+                Err(e) if cancelled(&e) => Ok(Saved::Conflict),
+                Err(e) => Err(PortError::new("write profile", e)),
+            };
         };
-        match result {
-            Ok(()) => Ok(Saved::Written),
-            Err((true, _)) => Ok(Saved::Conflict),
-            Err((false, e)) => Err(e),
-        }
+        let item = serde_dynamo::to_item(GrantItem {
+            pk: user_pk(&write.after.sub),
+            sk: grant_sk(&grant.source),
+            cause: grant.cause.to_owned(),
+            credits: grant.credits.get(),
+            plan_id: Some(write.after.plan.to_string()),
+            payment_intent: None,
+            revoked: 0,
+            removed: 0,
+            created_at: now(),
+        })
+        .map_err(|e| PortError::new("encode grant", e))?;
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| PortError::new("build grant put", e))?;
+        self.transact(
+            vec![
+                TransactWriteItem::builder().update(update).build(),
+                TransactWriteItem::builder().put(put).build(),
+            ],
+            "write profile and grant",
+        )
+        .await
     }
 
     async fn pack_grant(
@@ -351,18 +367,14 @@ impl Ledger for DynamoStore {
             .expression_attribute_values(":now", s(now()))
             .build()
             .map_err(build)?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Saved::Written),
-            Err(e) if cancelled(&e) => Ok(Saved::Conflict),
-            Err(e) => Err(PortError::new("record pack grant", e)),
-        }
+        self.transact(
+            vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().update(update).build(),
+            ],
+            "record pack grant",
+        )
+        .await
     }
 
     async fn revoke_pack(
@@ -393,17 +405,13 @@ impl Ledger for DynamoStore {
             .expression_attribute_values(":now", s(now()))
             .build()
             .map_err(build)?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(grant).build())
-            .transact_items(TransactWriteItem::builder().update(profile).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Saved::Written),
-            Err(e) if cancelled(&e) => Ok(Saved::Conflict),
-            Err(e) => Err(PortError::new("revoke pack credits", e)),
-        }
+        self.transact(
+            vec![
+                TransactWriteItem::builder().update(grant).build(),
+                TransactWriteItem::builder().update(profile).build(),
+            ],
+            "revoke pack credits",
+        )
+        .await
     }
 }

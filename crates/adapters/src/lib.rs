@@ -22,6 +22,7 @@ pub mod sfn;
 pub mod stripe_api;
 pub mod stripe_payments;
 pub mod stripe_reads;
+pub mod wiring;
 
 #[cfg(feature = "test-util")]
 pub mod fakes;

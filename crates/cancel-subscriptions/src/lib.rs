@@ -17,4 +17,4 @@
 
 pub mod handler;
 
-pub use handler::{Config, Deps, handle};
+pub use handler::handle;

@@ -1,14 +1,8 @@
 //! `creditgate events replay`: re-processes failed webhook events with the webhook's own code.
 
 use adapters::Env;
-use adapters::cognito::CognitoDirectory;
-use adapters::config::Secret;
-use adapters::dynamo::DynamoStore;
-use adapters::sfn::StepFunctionsScheduler;
-use adapters::stripe_api;
-use adapters::stripe_reads::StripeState;
+use adapters::wiring::{LifecycleConfig, live_lifecycle};
 use anyhow::Context;
-use domain::catalogue::Catalogue;
 use domain::stripe_events::EventRef;
 use stripe_webhook::handler::Outcome;
 use stripe_webhook::{Deps, process};
@@ -46,31 +40,14 @@ pub fn parse_time(raw: &str) -> Result<i64, String> {
 }
 
 pub async fn replay(filter: Filter, dry_run: bool) -> anyhow::Result<()> {
-    let env = Env::process();
-    let table = env.required("TABLE_NAME")?;
-    let secret = Secret::new(env.required("STRIPE_SECRET_KEY")?);
-    let stripe = stripe_api::client(&secret, env.optional("STRIPE_API_BASE").as_deref())
-        .context("build the Stripe client")?;
-    let aws = adapters::aws::sdk_config().await;
     let deps = Deps {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
-        stripe: StripeState::new(stripe),
-        directory: CognitoDirectory::new(
-            aws_sdk_cognitoidentityprovider::Client::new(&aws),
-            env.required("USER_POOL_ID")?,
-        ),
-        scheduler: StepFunctionsScheduler::new(
-            aws_sdk_sfn::Client::new(&aws),
-            env.required("CREDIT_MANAGER_ARN")?,
-        ),
-        catalogue: Catalogue::bundled().context("plans.json")?,
+        lifecycle: live_lifecycle(LifecycleConfig::from_env(&Env::process())?).await?,
         // Replays read events from Stripe's API: there is no signature to check.
         secrets: Vec::new(),
-        policy: adapters::config::access_policy(&env)?,
-        free_period_override: env.parsed("FREE_PERIOD_SECONDS")?,
     };
 
     let failed = deps
+        .lifecycle
         .store
         .failed_events()
         .await
@@ -86,6 +63,7 @@ pub async fn replay(filter: Filter, dry_run: bool) -> anyhow::Result<()> {
     let (mut replayed, mut still_failing) = (0usize, 0usize);
     for record in chosen {
         let Some(payload) = deps
+            .lifecycle
             .stripe
             .event_payload(&record.id)
             .await

@@ -1,5 +1,5 @@
-use adapters::config::Secret;
 use adapters::http::{ApiError, caller, json_object, json_response};
+use adapters::wiring::StripeConfig;
 use adapters::{ConfigError, Env};
 use domain::account::{CheckoutOutcome, CheckoutUrls, start_checkout};
 use domain::catalogue::{Catalogue, SaleMode};
@@ -11,8 +11,7 @@ use serde_json::json;
 #[derive(Debug)]
 pub struct Config {
     pub table_name: String,
-    pub stripe_secret_key: Secret,
-    pub stripe_api_base: Option<String>,
+    pub stripe: StripeConfig,
     pub urls: CheckoutUrls,
 }
 
@@ -21,8 +20,7 @@ impl Config {
         let env = Env::process();
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
-            stripe_secret_key: Secret::new(env.required("STRIPE_SECRET_KEY")?),
-            stripe_api_base: env.optional("STRIPE_API_BASE"),
+            stripe: StripeConfig::from_env(&env)?,
             urls: CheckoutUrls {
                 success: env.required("CHECKOUT_SUCCESS_URL")?,
                 cancel: env.required("CHECKOUT_CANCEL_URL")?,

@@ -1,6 +1,4 @@
 use adapters::dynamo::DynamoStore;
-use adapters::stripe_api;
-use adapters::stripe_reads::StripeState;
 use anyhow::Context;
 use create_session::{Config, Deps, handle};
 use domain::catalogue::Catalogue;
@@ -11,11 +9,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = adapters::aws::sdk_config().await;
-    let stripe = stripe_api::client(&config.stripe_secret_key, config.stripe_api_base.as_deref())
-        .context("build the Stripe client")?;
     let deps = Deps {
         accounts: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name),
-        stripe: StripeState::new(stripe),
+        stripe: config.stripe.state()?,
         catalogue: Catalogue::bundled().context("plans.json")?,
         urls: config.urls,
     };

@@ -36,12 +36,11 @@ impl<M> Deps<M> {
 }
 
 fn json_response(status: StatusCode, body: Value, remaining: Option<u64>) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let mut response = adapters::http::json_response(status, body);
     if let Some(remaining) = remaining {
-        headers.insert("x-credits-remaining", HeaderValue::from(remaining));
+        response
+            .headers_mut()
+            .insert("x-credits-remaining", HeaderValue::from(remaining));
     }
     response
 }

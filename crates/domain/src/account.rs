@@ -9,7 +9,7 @@ use crate::ports::{
     StripeReads,
 };
 use crate::profile::Profile;
-use crate::stripe_events::{HandleError, Services};
+use crate::stripe_events::{HandleError, Lifecycle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -142,48 +142,47 @@ pub enum CancelOutcome {
 
 /// `POST /subscriptions/cancel`: only the caller's own live subscription; the profile is
 /// reconciled with Stripe at once (the webhook's later delivery then changes nothing).
-pub async fn cancel<A, L, R, D, S, P>(
-    services: &Services<'_, A, L, R, D, S>,
+pub async fn cancel<St, R, D, S, P>(
+    lifecycle: &Lifecycle<St, R, D, S>,
     payments: &P,
     sub: &UserSub,
     at_period_end: bool,
     now: i64,
 ) -> Result<CancelOutcome, AccountError>
 where
-    A: Accounts + Sync,
-    L: Ledger + Sync,
+    St: Accounts + Ledger + Sync,
     R: StripeReads + Sync,
     D: Directory + Sync,
     S: Scheduler + Sync,
     P: Payments,
 {
-    let profile = find_profile(services.accounts, sub).await?;
+    let profile = find_profile(&lifecycle.store, sub).await?;
     let live = payments
         .live_subscription(&profile.customer)
         .await?
         .ok_or(AccountError::NoSubscription)?;
-    let facts = services
+    let facts = lifecycle
         .stripe
         .subscription(&live)
         .await?
         .filter(|f| f.status.is_live() && f.customer == profile.customer)
         .ok_or(AccountError::NoSubscription)?;
     if at_period_end && facts.cancel_at_period_end {
-        services.sync_subscription(&live, now).await?;
+        lifecycle.sync_subscription(&live, now).await?;
         return Ok(CancelOutcome::AlreadyAtPeriodEnd {
             subscription: live,
             period_end: facts.current_period_end,
         });
     }
     payments.cancel_subscription(&live, at_period_end).await?;
-    services.sync_subscription(&live, now).await?;
+    lifecycle.sync_subscription(&live, now).await?;
     if at_period_end {
         Ok(CancelOutcome::AtPeriodEnd {
             subscription: live,
             period_end: facts.current_period_end,
         })
     } else {
-        let after = find_profile(services.accounts, sub).await?;
+        let after = find_profile(&lifecycle.store, sub).await?;
         Ok(CancelOutcome::Now {
             subscription: live,
             plan: after.plan,

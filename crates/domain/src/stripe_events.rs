@@ -91,13 +91,15 @@ pub enum HandleError {
     Contention(u32),
 }
 
-pub struct Services<'a, A, L, R, D, S> {
-    pub accounts: &'a A,
-    pub ledger: &'a L,
-    pub stripe: &'a R,
-    pub directory: &'a D,
-    pub scheduler: &'a S,
-    pub catalogue: &'a Catalogue,
+/// Everything that keeps a profile in step with Stripe, built once per cold start: the webhook,
+/// cancel-subscriptions and `creditgate events replay` share it. `store` is the one table
+/// (profiles, links, grants; `Accounts` + `Ledger`).
+pub struct Lifecycle<St, R, D, S> {
+    pub store: St,
+    pub stripe: R,
+    pub directory: D,
+    pub scheduler: S,
+    pub catalogue: Catalogue,
     pub policy: AccessPolicy,
     /// Replaces the free plan's period in the credit manager (local runs only).
     pub free_period_override: Option<u64>,
@@ -105,10 +107,9 @@ pub struct Services<'a, A, L, R, D, S> {
 
 const MAX_ATTEMPTS: u32 = 8;
 
-impl<A, L, R, D, S> Services<'_, A, L, R, D, S>
+impl<St, R, D, S> Lifecycle<St, R, D, S>
 where
-    A: Accounts + Sync,
-    L: Ledger + Sync,
+    St: Accounts + Ledger + Sync,
     R: StripeReads + Sync,
     D: Directory + Sync,
     S: Scheduler + Sync,
@@ -161,7 +162,7 @@ where
     }
 
     async fn profile(&self, sub: &UserSub) -> Result<Profile, HandleError> {
-        self.accounts
+        self.store
             .profile(sub)
             .await?
             .ok_or_else(|| HandleError::NotReady(format!("user {sub} has no profile yet")))
@@ -173,7 +174,7 @@ where
         self.directory
             .sync_user(&profile.sub, &profile.plan, profile.access)
             .await?;
-        if let Some(run) = free_manager(profile, self.catalogue, self.free_period_override) {
+        if let Some(run) = free_manager(profile, &self.catalogue, self.free_period_override) {
             self.scheduler.start_credit_manager(&run).await?;
         }
         Ok(())
@@ -188,7 +189,7 @@ where
         let Some(facts) = self.stripe.subscription(id).await? else {
             return Ok(Handled::Ignored(format!("Stripe has no subscription {id}")));
         };
-        let Some(sub) = self.ledger.customer_owner(&facts.customer).await? else {
+        let Some(sub) = self.store.customer_owner(&facts.customer).await? else {
             // A pay-first buyer's user is made by checkout.session.completed, which then syncs
             // this subscription itself.
             return Ok(Handled::Ignored(format!(
@@ -201,14 +202,14 @@ where
             let plan = facts
                 .lookup_key
                 .as_deref()
-                .and_then(|k| parse_lookup_key(self.catalogue, k))
+                .and_then(|k| parse_lookup_key(&self.catalogue, k))
                 .map(|(p, _)| p.id().clone());
             let granted = match plan
                 .as_ref()
                 .and_then(|p| lifecycle::candidate_grant(&facts, p))
             {
                 Some(source) if profile.allowance_source.as_deref() != Some(source.as_str()) => {
-                    self.ledger.grant_exists(&sub, &source).await?
+                    self.store.grant_exists(&sub, &source).await?
                 }
                 _ => false,
             };
@@ -216,7 +217,7 @@ where
                 &profile,
                 &facts,
                 granted,
-                self.catalogue,
+                &self.catalogue,
                 &self.policy,
                 event_time,
             )? {
@@ -226,7 +227,7 @@ where
                 SubscriptionOutcome::Write(w) => w,
             };
             let changed = write.after != write.before || write.grant.is_some();
-            if changed && self.ledger.write_profile(&write).await? == Saved::Conflict {
+            if changed && self.store.write_profile(&write).await? == Saved::Conflict {
                 continue;
             }
             self.follow_up(&write.after).await?;
@@ -268,10 +269,10 @@ where
                 HandleError::NotReady(format!("client_reference_id is not a user: {e}"))
             })?;
             self.profile(&sub).await?;
-            self.ledger.link_customer(customer, &sub).await?;
+            self.store.link_customer(customer, &sub).await?;
             return Ok(sub);
         }
-        if let Some(sub) = self.ledger.customer_owner(customer).await? {
+        if let Some(sub) = self.store.customer_owner(customer).await? {
             return Ok(sub);
         }
         let email = session.email.clone().ok_or_else(|| {
@@ -285,7 +286,7 @@ where
                 sub
             }
         };
-        if self.accounts.profile(&sub).await?.is_none() {
+        if self.store.profile(&sub).await?.is_none() {
             let profile = Profile::new_signup(
                 sub.clone(),
                 email,
@@ -293,9 +294,9 @@ where
                 self.catalogue.free_plan().id().clone(),
                 now_rfc3339.to_owned(),
             );
-            self.accounts.create_profile(&profile).await?;
+            self.store.create_profile(&profile).await?;
         }
-        self.ledger.link_customer(customer, &sub).await?;
+        self.store.link_customer(customer, &sub).await?;
         Ok(sub)
     }
 
@@ -341,7 +342,7 @@ where
                 for (key, quantity) in &facts.items {
                     if let Some((plan, SaleMode::Pack)) = key
                         .as_deref()
-                        .and_then(|k| parse_lookup_key(self.catalogue, k))
+                        .and_then(|k| parse_lookup_key(&self.catalogue, k))
                     {
                         credits =
                             credits.saturating_add(plan.credits().get().saturating_mul(*quantity));
@@ -369,7 +370,7 @@ where
         credits: Credits,
         payment_intent: Option<String>,
     ) -> Result<Handled, HandleError> {
-        if self.ledger.pack_grant(sub, session).await?.is_none() {
+        if self.store.pack_grant(sub, session).await?.is_none() {
             // A refund or dispute that came first is counted now, so order does not matter.
             let charge = match &payment_intent {
                 Some(pi) => self.stripe.payment_charge(pi).await?,
@@ -384,7 +385,7 @@ where
                 revoked,
                 removed: revoked,
             };
-            if self.ledger.record_pack(sub, &grant).await? == Saved::Written {
+            if self.store.record_pack(sub, &grant).await? == Saved::Written {
                 tracing::info!(user_sub = %sub, session, credits = credits.get(), revoked = revoked.get(), "pack credits granted");
             }
         }
@@ -412,13 +413,13 @@ where
                 "charge {charge_id} has no customer"
             )));
         };
-        let Some(sub) = self.ledger.customer_owner(&customer).await? else {
+        let Some(sub) = self.store.customer_owner(&customer).await? else {
             return Ok(Handled::Ignored(format!(
                 "customer {customer} is not linked to a user"
             )));
         };
         for _ in 0..MAX_ATTEMPTS {
-            let Some(before) = self.ledger.pack_for_payment(&sub, &pi).await? else {
+            let Some(before) = self.store.pack_for_payment(&sub, &pi).await? else {
                 // Not a pack, or its grant is not recorded yet (it will count this charge).
                 return Ok(Handled::Ignored(format!(
                     "no pack grant for payment {pi} (yet)"
@@ -439,7 +440,7 @@ where
                 removed: Credits::new(before.removed.get() + take),
                 ..before.clone()
             };
-            if self.ledger.revoke_pack(&sub, &before, &after).await? == Saved::Conflict {
+            if self.store.revoke_pack(&sub, &before, &after).await? == Saved::Conflict {
                 continue;
             }
             tracing::info!(user_sub = %sub, session = %before.session, revoked = target.get(), removed = take, "pack credits revoked");

@@ -24,6 +24,7 @@ use domain::catalogue::Catalogue;
 use domain::ids::UserSub;
 use domain::lifecycle::AccessPolicy;
 use domain::ports::Accounts;
+use domain::stripe_events::Lifecycle;
 use domain::webhook::{WebhookSecret, sign};
 use lambda_http::Body;
 use serde_json::Value;
@@ -116,22 +117,25 @@ async fn main() -> anyhow::Result<()> {
     );
     let stripe = stripe_api::client(&Secret::new(emulator.key.clone()), Some(&emulator.base))?;
     let deps = Deps {
-        store: DynamoStore::new(dynamodb, env("TABLE_NAME")?),
-        stripe: StripeState::new(stripe),
-        directory: CognitoDirectory::new(
-            aws_sdk_cognitoidentityprovider::Client::new(&aws),
-            env("USER_POOL_ID")?,
-        ),
-        scheduler: StepFunctionsScheduler::new(
-            aws_sdk_sfn::Client::new(&aws),
-            env("CREDIT_MANAGER_ARN")?,
-        ),
-        catalogue: Catalogue::bundled()?,
+        lifecycle: Lifecycle {
+            store: DynamoStore::new(dynamodb, env("TABLE_NAME")?),
+            stripe: StripeState::new(stripe),
+            directory: CognitoDirectory::new(
+                aws_sdk_cognitoidentityprovider::Client::new(&aws),
+                env("USER_POOL_ID")?,
+            ),
+            scheduler: StepFunctionsScheduler::new(
+                aws_sdk_sfn::Client::new(&aws),
+                env("CREDIT_MANAGER_ARN")?,
+            ),
+            catalogue: Catalogue::bundled()?,
+            policy: AccessPolicy::default(),
+            free_period_override: None,
+        },
         secrets: vec![WebhookSecret::parse(SECRET)?],
-        policy: AccessPolicy::default(),
-        free_period_override: None,
     };
     let profile = deps
+        .lifecycle
         .store
         .profile(&sub)
         .await?
@@ -229,7 +233,12 @@ async fn main() -> anyhow::Result<()> {
             .or_default()
             .push(requests);
     }
-    let after_first = deps.store.profile(&sub).await?.context("profile")?;
+    let after_first = deps
+        .lifecycle
+        .store
+        .profile(&sub)
+        .await?
+        .context("profile")?;
 
     // Warm: fresh event ids over the same events.
     let mut times = Vec::with_capacity(events_wanted);

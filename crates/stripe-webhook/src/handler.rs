@@ -1,26 +1,19 @@
-use adapters::config::Secret;
+use adapters::http::json_response;
+use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
-use domain::catalogue::Catalogue;
-use domain::lifecycle::AccessPolicy;
 use domain::ports::{Accounts, Directory, Ledger, Scheduler, StripeReads};
-use domain::stripe_events::{EventRef, Handled, Services};
+use domain::stripe_events::{EventRef, Handled, Lifecycle};
 use domain::webhook::{
     Claim, DEFAULT_TOLERANCE_SECONDS, EventLedger, Finished, LEASE_SECONDS, WebhookSecret, verify,
 };
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Debug)]
 pub struct Config {
-    pub table_name: String,
-    pub user_pool_id: String,
-    pub credit_manager_arn: String,
-    pub stripe_secret_key: Secret,
-    pub stripe_api_base: Option<String>,
+    pub lifecycle: LifecycleConfig,
     pub webhook_secrets: Vec<WebhookSecret>,
-    pub policy: AccessPolicy,
-    pub free_period_seconds: Option<u64>,
 }
 
 impl Config {
@@ -29,7 +22,7 @@ impl Config {
     }
 
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let secrets = env
+        let webhook_secrets = env
             .required("STRIPE_WEBHOOK_SECRETS")?
             .split(',')
             .map(str::trim)
@@ -41,29 +34,18 @@ impl Config {
                 problem: e.to_string(),
             })?;
         Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            user_pool_id: env.required("USER_POOL_ID")?,
-            credit_manager_arn: env.required("CREDIT_MANAGER_ARN")?,
-            stripe_secret_key: Secret::new(env.required("STRIPE_SECRET_KEY")?),
-            stripe_api_base: env.optional("STRIPE_API_BASE"),
-            webhook_secrets: secrets,
-            policy: adapters::config::access_policy(env)?,
-            free_period_seconds: env.parsed("FREE_PERIOD_SECONDS")?,
+            lifecycle: LifecycleConfig::from_env(env)?,
+            webhook_secrets,
         })
     }
 }
 
-/// Everything the handler uses, built once per cold start. `store` is the one table: profiles,
-/// links, grants and event records.
+/// Everything the handler uses, built once per cold start.
 pub struct Deps<St, R, D, S> {
-    pub store: St,
-    pub stripe: R,
-    pub directory: D,
-    pub scheduler: S,
-    pub catalogue: Catalogue,
+    pub lifecycle: Lifecycle<St, R, D, S>,
+    /// Every secret a delivery may be signed with (two during a rotation); empty for replays,
+    /// which read events from Stripe's API instead.
     pub secrets: Vec<WebhookSecret>,
-    pub policy: AccessPolicy,
-    pub free_period_override: Option<u64>,
 }
 
 /// What processing a verified event came to; the one place these become status codes is
@@ -97,8 +79,8 @@ where
     S: Scheduler + Sync,
 {
     let now = now();
-    let claim = match deps
-        .store
+    let store = &deps.lifecycle.store;
+    let claim = match store
         .claim(&event.id, &event.kind, now, now + LEASE_SECONDS)
         .await
     {
@@ -119,17 +101,7 @@ where
         }
         Claim::Owned { attempt } => attempt,
     };
-    let services = Services {
-        accounts: &deps.store,
-        ledger: &deps.store,
-        stripe: &deps.stripe,
-        directory: &deps.directory,
-        scheduler: &deps.scheduler,
-        catalogue: &deps.catalogue,
-        policy: deps.policy,
-        free_period_override: deps.free_period_override,
-    };
-    let (outcome, finished) = match services.handle(event).await {
+    let (outcome, finished) = match deps.lifecycle.handle(event).await {
         Ok(Handled::Applied(what)) => {
             tracing::info!(attempt, result = %what, "event applied");
             (Outcome::Applied(what), Finished::Done)
@@ -141,28 +113,19 @@ where
         Err(e) => {
             let error = anyhow::Error::from(e);
             tracing::error!(attempt, error = ?error, "event failed; Stripe will retry");
-            if let Err(e) = deps.store.fail(&event.id, &format!("{error:#}")).await {
+            if let Err(e) = store.fail(&event.id, &format!("{error:#}")).await {
                 tracing::error!(error = ?anyhow::Error::from(e), "could not mark the event failed (its lease will lapse)");
             }
             return Outcome::Failed;
         }
     };
-    if let Err(e) = deps.store.finish(&event.id, finished).await {
+    if let Err(e) = store.finish(&event.id, finished).await {
         // Applied but not marked: a redelivery applies it again, which converges to the same
         // state (every effect is keyed or a reconciliation).
         tracing::error!(error = ?anyhow::Error::from(e), "could not mark the event finished");
         return Outcome::Failed;
     }
     outcome
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    response
 }
 
 /// The one place outcomes become status codes.

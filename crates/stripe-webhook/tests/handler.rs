@@ -56,7 +56,8 @@ async fn a_bad_missing_stale_or_tampered_signature_is_401_and_writes_nothing() -
         assert_eq!(body["error"], "invalid Stripe-Signature");
     }
     assert!(
-        deps.store
+        deps.lifecycle
+            .store
             .events
             .lock()
             .map(|e| e.is_empty())
@@ -133,7 +134,7 @@ async fn buying_basic_moves_the_user_to_basic_with_1000_credits_and_stops_the_fr
         .ok_or_else(|| anyhow::anyhow!("no subscription"))?;
     assert_eq!(Some(sub.id.as_str()), session["subscription"].as_str());
     assert_eq!(sub.status, SubStatus::Active);
-    let user = deps.directory.user("user-1");
+    let user = deps.lifecycle.directory.user("user-1");
     assert_eq!(user.and_then(|u| u.plan), Some("basic".to_owned()));
     Ok(())
 }
@@ -170,11 +171,18 @@ async fn concurrent_deliveries_of_one_invoice_paid_grant_once() -> anyhow::Resul
         results.iter().all(|s| *s == 200 || *s == 409),
         "{results:?}"
     );
-    let grants = deps.store.grants.lock().map(|g| g.len()).unwrap_or(0);
+    let grants = deps
+        .lifecycle
+        .store
+        .grants
+        .lock()
+        .map(|g| g.len())
+        .unwrap_or(0);
     assert_eq!(grants, 1, "one grant for the invoice");
     // Spend, then deliver again: the allowance is not reset a second time.
     {
         let mut profiles = deps
+            .lifecycle
             .store
             .profiles
             .lock()
@@ -235,7 +243,7 @@ async fn a_failed_event_is_marked_failed_answers_500_and_the_retry_completes_it(
         .find(|e| e.contains("\"invoice.paid\""))
         .cloned()
         .unwrap_or_default();
-    deps.directory.fail.set(1);
+    deps.lifecycle.directory.fail.set(1);
     let (status, body) = deliver(&deps, &paid).await?;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -246,6 +254,7 @@ async fn a_failed_event_is_marked_failed_answers_500_and_the_retry_completes_it(
         .unwrap_or_default()
         .to_owned();
     let record = deps
+        .lifecycle
         .store
         .events
         .lock()
@@ -259,7 +268,7 @@ async fn a_failed_event_is_marked_failed_answers_500_and_the_retry_completes_it(
     let p = profile(&deps, "user-1").await?;
     assert_eq!((p.plan.as_str(), p.allowance.get()), ("basic", 1_000));
     assert_eq!(
-        deps.directory.user("user-1").and_then(|u| u.plan),
+        deps.lifecycle.directory.user("user-1").and_then(|u| u.plan),
         Some("basic".into())
     );
     Ok(())
@@ -292,6 +301,7 @@ async fn a_renewal_resets_the_allowance_once_and_cancel_at_period_end_lands_on_f
     deliver_all(&deps, &stripe.events().await?).await?;
     {
         let mut profiles = deps
+            .lifecycle
             .store
             .profiles
             .lock()
@@ -331,6 +341,7 @@ async fn a_renewal_resets_the_allowance_once_and_cancel_at_period_end_lands_on_f
     assert_eq!(p.plan.as_str(), "free");
     assert_eq!(p.manager_generation, 3, "the free manager restarts");
     let executions = deps
+        .lifecycle
         .scheduler
         .executions
         .lock()
@@ -390,7 +401,7 @@ async fn a_failed_renewal_keeps_access_for_the_grace_then_lapses_and_recovery_re
         stripe.advance_days(9).await?;
         deliver_all(&deps, &stripe.events().await?[seen..]).await?;
         let p = profile(&deps, "user-1").await?;
-        let user = deps.directory.user("user-1");
+        let user = deps.lifecycle.directory.user("user-1");
         match lapse {
             LapseMode::Downgrade => {
                 assert_eq!((p.plan.as_str(), p.access), ("free", Access::Active));
@@ -422,7 +433,10 @@ async fn a_failed_renewal_keeps_access_for_the_grace_then_lapses_and_recovery_re
             (p.plan.as_str(), p.access, p.allowance.get()),
             ("basic", Access::Active, 1_000)
         );
-        assert_eq!(deps.directory.user("user-1").map(|u| u.enabled), Some(true));
+        assert_eq!(
+            deps.lifecycle.directory.user("user-1").map(|u| u.enabled),
+            Some(true)
+        );
     }
     Ok(())
 }
@@ -463,6 +477,7 @@ async fn a_pack_grants_once_and_a_refund_or_dispute_revokes_never_below_zero() -
     // Spent down to 100, then disputed: the rest goes, not below zero.
     {
         let mut profiles = deps
+            .lifecycle
             .store
             .profiles
             .lock()
@@ -482,6 +497,7 @@ async fn a_pack_grants_once_and_a_refund_or_dispute_revokes_never_below_zero() -
     deliver_all(&deps, &stripe.events().await?[seen..]).await?;
     assert_eq!(profile(&deps, "user-1").await?.purchased.get(), 0);
     let pack = deps
+        .lifecycle
         .store
         .packs
         .lock()
@@ -506,6 +522,7 @@ async fn a_pay_first_buyer_gets_a_cognito_user_a_profile_and_the_credits() -> an
         .await?;
     deliver_all(&deps, &stripe.events().await?).await?;
     let users = deps
+        .lifecycle
         .directory
         .users
         .lock()

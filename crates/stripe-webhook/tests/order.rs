@@ -189,14 +189,16 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
 async fn state(deps: &TestDeps) -> anyhow::Result<Value> {
     let mut p = profile(deps, "user-1").await?;
     p.version = 0;
-    let user = deps.directory.user("user-1");
+    let user = deps.lifecycle.directory.user("user-1");
     let grants: Vec<String> = deps
+        .lifecycle
         .store
         .grants
         .lock()
         .map(|g| g.keys().map(|(_, s)| s.clone()).collect())
         .unwrap_or_default();
     let packs: Vec<String> = deps
+        .lifecycle
         .store
         .packs
         .lock()
@@ -286,7 +288,7 @@ async fn agrees_with_the_emulator(
 ) -> anyhow::Result<()> {
     let p = profile(deps, "user-1").await?;
     let catalogue = domain::catalogue::Catalogue::bundled()?;
-    let user = deps.directory.user("user-1");
+    let user = deps.lifecycle.directory.user("user-1");
     assert_eq!(
         user.as_ref().and_then(|u| u.plan.clone()).as_deref(),
         Some(p.plan.as_str()),
@@ -317,6 +319,7 @@ async fn agrees_with_the_emulator(
         let amount = charge["amount"].as_u64().unwrap_or(1);
         let refunded = charge["amount_refunded"].as_u64().unwrap_or(0);
         let credits = deps
+            .lifecycle
             .store
             .packs
             .lock()

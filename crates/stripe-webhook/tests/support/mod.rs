@@ -12,6 +12,7 @@ use domain::ids::{Email, StripeCustomerId, UserSub};
 use domain::lifecycle::AccessPolicy;
 use domain::ports::Accounts;
 use domain::profile::Profile;
+use domain::stripe_events::Lifecycle;
 use domain::webhook::{WebhookSecret, sign};
 use lambda_http::{Body, Request};
 use serde_json::Value;
@@ -148,14 +149,16 @@ impl Stripe {
 
 pub fn deps(stripe: &Stripe, policy: AccessPolicy) -> anyhow::Result<TestDeps> {
     Ok(Deps {
-        store: InMemoryAccounts::default(),
-        stripe: StripeState::new(stripe.client.clone()),
-        directory: FakeDirectory::default(),
-        scheduler: FakeScheduler::default(),
-        catalogue: Catalogue::bundled()?,
+        lifecycle: Lifecycle {
+            store: InMemoryAccounts::default(),
+            stripe: StripeState::new(stripe.client.clone()),
+            directory: FakeDirectory::default(),
+            scheduler: FakeScheduler::default(),
+            catalogue: Catalogue::bundled()?,
+            policy,
+            free_period_override: None,
+        },
         secrets: vec![WebhookSecret::parse(SECRET)?],
-        policy,
-        free_period_override: None,
     })
 }
 
@@ -166,7 +169,7 @@ pub async fn sign_up(
     email: &str,
     customer: &str,
 ) -> anyhow::Result<()> {
-    deps.directory.add(sub, email);
+    deps.lifecycle.directory.add(sub, email);
     let profile = Profile::new_signup(
         UserSub::parse(sub)?,
         Email::parse(email)?,
@@ -174,7 +177,7 @@ pub async fn sign_up(
         Catalogue::bundled()?.free_plan().id().clone(),
         "2026-11-23T00:00:00Z".into(),
     );
-    deps.store.create_profile(&profile).await?;
+    deps.lifecycle.store.create_profile(&profile).await?;
     Ok(())
 }
 
@@ -210,7 +213,8 @@ pub async fn deliver(deps: &TestDeps, payload: &str) -> anyhow::Result<(u16, Val
 }
 
 pub async fn profile(deps: &TestDeps, sub: &str) -> anyhow::Result<Profile> {
-    deps.store
+    deps.lifecycle
+        .store
         .profile(&UserSub::parse(sub)?)
         .await?
         .context("no profile")
