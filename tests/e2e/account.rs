@@ -286,6 +286,11 @@ async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_
     let subs = subs["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(subs.len(), 1, "never a second subscription");
     assert_eq!(
+        subs[0]["metadata"]["cognito_sub"],
+        sub.as_str(),
+        "metadata on the subscription"
+    );
+    assert_eq!(
         subs[0]["items"]["data"][0]["price"]["lookup_key"],
         "creditgate_power_subscription"
     );

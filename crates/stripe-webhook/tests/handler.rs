@@ -539,3 +539,43 @@ async fn a_pay_first_buyer_gets_a_cognito_user_a_profile_and_the_credits() -> an
     assert_eq!(user.plan.as_deref(), Some("basic"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_trial_gives_the_plan_and_its_credits_and_trial_will_end_is_noted() -> anyhow::Result<()>
+{
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = stripe.customer("ada@example.com").await?;
+    sign_up(&deps, "user-1", "ada@example.com", &customer).await?;
+    let price = stripe.price("creditgate_basic_subscription").await?;
+    let session = stripe
+        .call(
+            "POST",
+            "/v1/checkout/sessions",
+            &format!("mode=subscription&customer={customer}&client_reference_id=user-1&line_items[0][price]={price}&subscription_data[trial_period_days]=7&success_url=https://example.com/ok"),
+        )
+        .await?;
+    let id = session["id"].as_str().unwrap_or_default();
+    stripe
+        .call(
+            "POST",
+            &format!("/_emulator/checkout/sessions/{id}/complete"),
+            "",
+        )
+        .await?;
+    stripe.advance_days(5).await?;
+    let events = stripe.events().await?;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("\"customer.subscription.trial_will_end\""))
+    );
+    deliver_all(&deps, &events).await?;
+    let p = profile(&deps, "user-1").await?;
+    assert_eq!(
+        p.subscription.as_ref().map(|s| s.status),
+        Some(SubStatus::Trialing)
+    );
+    assert_eq!((p.plan.as_str(), p.allowance.get()), ("basic", 1_000));
+    Ok(())
+}
