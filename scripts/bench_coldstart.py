@@ -31,6 +31,9 @@ ENV = {
     "STRIPE_SECRET_KEY": "sk_test_bench",
     "STRIPE_WEBHOOK_SECRETS": "whsec_bench",
     "USER_POOL_ID": "eu-west-2_bench",
+    "CHECKOUT_SUCCESS_URL": "https://app.example.com/ok",
+    "CHECKOUT_CANCEL_URL": "https://app.example.com/cancel",
+    "PORTAL_RETURN_URL": "https://app.example.com/account",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
 }
 
