@@ -108,19 +108,6 @@ async fn call(
     Ok((response["statusCode"].as_u64().unwrap_or(0) as u16, body))
 }
 
-async fn emulator(stack: &Stack, method: &str, path: &str, body: &str) -> anyhow::Result<Value> {
-    let (status, value) = stripe_emulator::client::request(
-        &stack.var("STRIPE_API_BASE")?,
-        method,
-        path,
-        Some(&stack.var("STRIPE_SECRET_KEY")?),
-        body,
-    )
-    .await?;
-    anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
-    Ok(value)
-}
-
 #[tokio::test]
 async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_portal()
 -> anyhow::Result<()> {
@@ -242,17 +229,19 @@ async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_
             .as_str()
             .is_some_and(|u| u.starts_with("https://"))
     );
-    let stored = emulator(&stack, "GET", &format!("/v1/checkout/sessions/{id}"), "").await?;
+    let stored = stack
+        .emulator("GET", &format!("/v1/checkout/sessions/{id}"), "")
+        .await?;
     assert_eq!(stored["client_reference_id"], sub.as_str());
     assert_eq!(stored["customer"], customer.as_str());
     assert_eq!(stored["metadata"]["creditgate_plan"], "basic");
-    emulator(
-        &stack,
-        "POST",
-        &format!("/_emulator/checkout/sessions/{id}/complete"),
-        "",
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            &format!("/_emulator/checkout/sessions/{id}/complete"),
+            "",
+        )
+        .await?;
     eventually(WAIT, "Basic with 1,000 credits", || async {
         Ok(store
             .profile(&sub)
@@ -276,13 +265,9 @@ async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_
         (200, &json!(true), Some("power")),
         "{changed}"
     );
-    let subs = emulator(
-        &stack,
-        "GET",
-        &format!("/v1/subscriptions?customer={customer}"),
-        "",
-    )
-    .await?;
+    let subs = stack
+        .emulator("GET", &format!("/v1/subscriptions?customer={customer}"), "")
+        .await?;
     let subs = subs["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(subs.len(), 1, "never a second subscription");
     assert_eq!(
@@ -294,16 +279,16 @@ async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_
         subs[0]["items"]["data"][0]["price"]["lookup_key"],
         "creditgate_power_subscription"
     );
-    let recorded = emulator(
-        &stack,
-        "GET",
-        &format!(
-            "/_emulator/subscriptions/{}",
-            subs[0]["id"].as_str().unwrap_or_default()
-        ),
-        "",
-    )
-    .await?;
+    let recorded = stack
+        .emulator(
+            "GET",
+            &format!(
+                "/_emulator/subscriptions/{}",
+                subs[0]["id"].as_str().unwrap_or_default()
+            ),
+            "",
+        )
+        .await?;
     assert!(
         recorded.to_string().contains("always_invoice"),
         "prorated: {recorded}"
@@ -337,16 +322,16 @@ async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_
     )
     .await?;
     assert_eq!(status, 200, "{pack}");
-    emulator(
-        &stack,
-        "POST",
-        &format!(
-            "/_emulator/checkout/sessions/{}/complete",
-            pack["id"].as_str().unwrap_or_default()
-        ),
-        "",
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            &format!(
+                "/_emulator/checkout/sessions/{}/complete",
+                pack["id"].as_str().unwrap_or_default()
+            ),
+            "",
+        )
+        .await?;
     eventually(WAIT, "1,000 pack credits", || async {
         Ok(store
             .profile(&sub)

@@ -14,32 +14,14 @@ use tests::{Stack, eventually};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn emulator(
-    stack: &Stack,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> anyhow::Result<serde_json::Value> {
-    let (status, value) = stripe_emulator::client::request(
-        &stack.var("STRIPE_API_BASE")?,
-        method,
-        path,
-        Some(&stack.var("STRIPE_SECRET_KEY")?),
-        body,
-    )
-    .await?;
-    anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
-    Ok(value)
-}
-
 async fn advance_days(stack: &Stack, days: i64) -> anyhow::Result<()> {
-    emulator(
-        stack,
-        "POST",
-        "/_emulator/clock/advance",
-        &format!("seconds={}", days * 86_400),
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            "/_emulator/clock/advance",
+            &format!("seconds={}", days * 86_400),
+        )
+        .await?;
     Ok(())
 }
 
@@ -164,13 +146,13 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     // The card fails at the next renewal: past due, still Basic (grace); then it works again
     // and the retry three days later pays.
     let customer = p.customer.to_string();
-    emulator(
-        &stack,
-        "POST",
-        &format!("/_emulator/customers/{customer}/payment_method"),
-        "failing=true",
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            &format!("/_emulator/customers/{customer}/payment_method"),
+            "failing=true",
+        )
+        .await?;
     advance_days(&stack, 31).await?;
     profile_where(&stack, &store, &sub, "past due on Basic", |p| {
         p.subscription
@@ -179,13 +161,13 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
             && p.plan.as_str() == "basic"
     })
     .await?;
-    emulator(
-        &stack,
-        "POST",
-        &format!("/_emulator/customers/{customer}/payment_method"),
-        "failing=false",
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            &format!("/_emulator/customers/{customer}/payment_method"),
+            "failing=false",
+        )
+        .await?;
     let recovered_from = store.profile(&sub).await?.and_then(|p| p.allowance_source);
     advance_days(&stack, 4).await?;
     profile_where(
@@ -204,13 +186,13 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     .await?;
 
     // Cancel at period end: still Basic until the period ends, then Free with a new manager.
-    emulator(
-        &stack,
-        "POST",
-        &format!("/v1/subscriptions/{subscription}"),
-        "cancel_at_period_end=true",
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            &format!("/v1/subscriptions/{subscription}"),
+            "cancel_at_period_end=true",
+        )
+        .await?;
     profile_where(&stack, &store, &sub, "flagged to cancel", |p| {
         p.subscription
             .as_ref()
@@ -242,7 +224,7 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     );
 
     // No delivery was refused or failed (409 = "being processed", which Stripe retries).
-    let deliveries = emulator(&stack, "GET", "/_emulator/deliveries", "").await?;
+    let deliveries = stack.emulator("GET", "/_emulator/deliveries", "").await?;
     let refused: Vec<_> = deliveries["data"]
         .as_array()
         .cloned()
@@ -307,13 +289,13 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         p.purchased.get() == 1_000
     })
     .await?;
-    emulator(
-        &stack,
-        "POST",
-        "/v1/refunds",
-        &format!("payment_intent={pi}&amount=250"),
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            "/v1/refunds",
+            &format!("payment_intent={pi}&amount=250"),
+        )
+        .await?;
     let p = profile_where(&stack, &store, &ada, "half revoked", |p| {
         p.purchased.get() == 500
     })
@@ -344,29 +326,23 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
             .unwrap_or_default()
             .as_slice(),
     )?;
-    let prices = emulator(
-        &stack,
-        "GET",
-        "/v1/prices?lookup_keys[]=creditgate_basic_pack",
-        "",
-    )
-    .await?;
+    let prices = stack
+        .emulator("GET", "/v1/prices?lookup_keys[]=creditgate_basic_pack", "")
+        .await?;
     let price = prices["data"][0]["id"].as_str().unwrap_or_default();
-    let session = emulator(
-        &stack,
-        "POST",
+    let session = stack.emulator("POST",
         "/v1/checkout/sessions",
         &format!("mode=payment&customer_email=grace@example.com&client_reference_id={grace}&line_items[0][price]={price}&success_url=http://127.0.0.1/ok"),
     )
     .await?;
     let id = session["id"].as_str().unwrap_or_default();
-    emulator(
-        &stack,
-        "POST",
-        &format!("/_emulator/checkout/sessions/{id}/complete"),
-        "",
-    )
-    .await?;
+    stack
+        .emulator(
+            "POST",
+            &format!("/_emulator/checkout/sessions/{id}/complete"),
+            "",
+        )
+        .await?;
     let failed = eventually(WAIT, "the failed event record", || async {
         Ok(store
             .failed_events()
@@ -376,15 +352,11 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
     })
     .await?;
     assert!(failed.last_error.contains("no profile"), "{failed:?}");
-    let endpoints = emulator(&stack, "GET", "/v1/webhook_endpoints", "").await?;
+    let endpoints = stack.emulator("GET", "/v1/webhook_endpoints", "").await?;
     let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
-    emulator(
-        &stack,
-        "DELETE",
-        &format!("/v1/webhook_endpoints/{endpoint}"),
-        "",
-    )
-    .await?;
+    stack
+        .emulator("DELETE", &format!("/v1/webhook_endpoints/{endpoint}"), "")
+        .await?;
 
     // The cause is fixed (her sign-up completes); the replay applies the event once.
     let (status, body) = stack

@@ -202,6 +202,26 @@ impl Stack {
         Ok((status, body))
     }
 
+    /// A call to the stack's stripe-emulator with its key (test routes included); a non-2xx
+    /// answer is an error carrying the body.
+    pub async fn emulator(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (status, value) = stripe_emulator::client::request(
+            &self.var("STRIPE_API_BASE")?,
+            method,
+            path,
+            Some(&self.var("STRIPE_SECRET_KEY")?),
+            body,
+        )
+        .await?;
+        anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
+        Ok(value)
+    }
+
     /// The credit manager's executions as (name, status), sorted by name.
     pub async fn executions(&self) -> anyhow::Result<Vec<(String, String)>> {
         let out = self
