@@ -8,7 +8,9 @@ use domain::ports::{PortError, SessionFacts, SessionMode, StripeReads};
 use stripe::{Client, StripeError};
 use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::subscription::RetrieveSubscription;
-use stripe_checkout::checkout_session::{ListLineItemsCheckoutSession, RetrieveCheckoutSession};
+use stripe_checkout::checkout_session::{
+    ListCheckoutSession, ListLineItemsCheckoutSession, RetrieveCheckoutSession,
+};
 use stripe_core::charge::RetrieveCharge;
 use stripe_core::payment_intent::RetrievePaymentIntent;
 use stripe_shared::{
@@ -163,6 +165,16 @@ impl StripeReads for StripeState {
             "read Stripe charge",
         )?
         .map(charge_facts))
+    }
+
+    async fn session_for_payment(&self, payment_intent: &str) -> Result<Option<String>, PortError> {
+        let list = ListCheckoutSession::new()
+            .payment_intent(payment_intent)
+            .limit(1)
+            .send(&self.client)
+            .await
+            .map_err(|e| PortError::new("find Stripe checkout session", e))?;
+        Ok(list.data.first().map(|s| s.id.to_string()))
     }
 
     async fn payment_charge(&self, payment_intent: &str) -> Result<Option<ChargeFacts>, PortError> {

@@ -177,6 +177,12 @@ pub trait StripeReads {
         id: &str,
     ) -> impl Future<Output = Result<Option<crate::lifecycle::ChargeFacts>, PortError>> + Send;
 
+    /// The Checkout Session that created a payment intent, if one did.
+    fn session_for_payment(
+        &self,
+        payment_intent: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+
     /// The latest charge of a payment intent.
     fn payment_charge(
         &self,

@@ -150,11 +150,11 @@ where
                 }
             }
             "charge.refunded" => match event.object_str(&["id"]) {
-                Some(id) => self.charge_changed(&id).await,
+                Some(id) => self.charge_changed(&id, event.created).await,
                 None => Ok(Handled::Ignored("charge without id".into())),
             },
             "charge.dispute.created" => match event.object_str(&["charge"]) {
-                Some(id) => self.charge_changed(&id).await,
+                Some(id) => self.charge_changed(&id, event.created).await,
                 None => Ok(Handled::Ignored("dispute without a charge".into())),
             },
             other => Ok(Handled::Ignored(format!("{other} is not handled"))),
@@ -397,7 +397,11 @@ where
     }
 
     /// A refund or dispute: the pack bought with the charge loses its share, never below zero.
-    pub async fn charge_changed(&self, charge_id: &str) -> Result<Handled, HandleError> {
+    pub async fn charge_changed(
+        &self,
+        charge_id: &str,
+        event_time: i64,
+    ) -> Result<Handled, HandleError> {
         let Some(charge) = self.stripe.charge(charge_id).await? else {
             return Ok(Handled::Ignored(format!(
                 "Stripe has no charge {charge_id}"
@@ -418,12 +422,23 @@ where
                 "customer {customer} is not linked to a user"
             )));
         };
+        let mut granted_here = false;
         for _ in 0..MAX_ATTEMPTS {
             let Some(before) = self.store.pack_for_payment(&sub, &pi).await? else {
-                // Not a pack, or its grant is not recorded yet (it will count this charge).
-                return Ok(Handled::Ignored(format!(
-                    "no pack grant for payment {pi} (yet)"
-                )));
+                // The grant is not recorded yet: record it now (it counts this charge's refunds),
+                // so a refund racing its pack's checkout.session.completed is never lost.
+                match self.stripe.session_for_payment(&pi).await? {
+                    Some(session) if !granted_here => {
+                        granted_here = true;
+                        self.checkout_completed(&session, event_time).await?;
+                        continue;
+                    }
+                    _ => {
+                        return Ok(Handled::Ignored(format!(
+                            "payment {pi} bought no credit pack"
+                        )));
+                    }
+                }
             };
             let target = revoked_share(before.credits, Some(&charge));
             if target <= before.revoked {

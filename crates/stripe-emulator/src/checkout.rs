@@ -284,3 +284,28 @@ pub fn line_items(state: &State, id: &str) -> Result<Value, ApiError> {
         "url": format!("/v1/checkout/sessions/{id}/line_items"),
     }))
 }
+
+pub const SESSION_LIST: &[&str] = &[
+    "payment_intent",
+    "subscription",
+    "customer",
+    "status",
+    "limit",
+    "starting_after",
+    "ending_before",
+];
+
+/// `GET /v1/checkout/sessions`, filtered by `payment_intent`, `subscription`, `customer`, `status`.
+pub fn list_sessions(state: &State, params: Params) -> Result<Value, ApiError> {
+    let filters: Vec<(&str, Option<String>)> =
+        ["payment_intent", "subscription", "customer", "status"]
+            .into_iter()
+            .map(|name| params.str(name).map(|v| (name, v)))
+            .collect::<Result<_, _>>()?;
+    let matching = state.checkout_sessions.newest_first().filter(|s| {
+        filters
+            .iter()
+            .all(|(name, want)| want.as_deref().is_none_or(|w| s[*name] == w))
+    });
+    crate::store::list("/v1/checkout/sessions", &params, matching)
+}

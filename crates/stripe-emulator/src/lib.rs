@@ -14,6 +14,7 @@
 //!
 //! Routes: `/v1/checkout/sessions` (create in `payment` or `subscription` mode, retrieve,
 //! expire), `POST /_emulator/checkout/sessions/{id}/complete` (pay a payment-mode session),
+//! `GET /v1/checkout/sessions` (by `payment_intent`, `subscription`, `customer`, `status`),
 //! `GET /v1/checkout/sessions/{id}/line_items`, `/v1/payment_intents/{id}`, `/v1/charges/{id}`, `/v1/webhook_endpoints` (create, list, delete), `/v1/events` (list by `type`,
 //! retrieve), `GET /_emulator/deliveries` (the delivery log), `/v1/customers` (create, retrieve, update, list by email), `/v1/products` (create
 //! with a chosen id, retrieve, update, list), `/v1/prices` (create with `lookup_key` and
@@ -357,6 +358,7 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
         }
         (&Method::GET, ["v1", "events"]) => Some((ListEvents, None)),
         (&Method::POST, ["v1", "checkout", "sessions"]) => Some((CreateCheckoutSession, None)),
+        (&Method::GET, ["v1", "checkout", "sessions"]) => Some((ListCheckoutSessions, None)),
         (&Method::GET, ["v1", "checkout", "sessions", id]) => {
             Some((Retrieve, Some(format!("checkout_session:{id}"))))
         }
@@ -418,6 +420,7 @@ fn apply(
         Route::ExpireCheckoutSession => checkout::expire_session(state, id),
         Route::CompleteCheckoutSession => payments::complete_session(state, id, params),
         Route::ListLineItems => checkout::line_items(state, id),
+        Route::ListCheckoutSessions => checkout::list_sessions(state, params),
         Route::UpdateSubscription => billing::update_subscription(state, id, params),
         Route::AdvanceClock => billing::advance_clock(state, params),
         Route::CreateRefund => payments::create_refund(state, params),

@@ -579,3 +579,48 @@ async fn a_trial_gives_the_plan_and_its_credits_and_trial_will_end_is_noted() ->
     assert_eq!((p.plan.as_str(), p.allowance.get()), ("basic", 1_000));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refund_delivered_before_its_checkout_completion_grants_the_pack_net_of_it()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = stripe.customer("ada@example.com").await?;
+    sign_up(&deps, "user-1", "ada@example.com", &customer).await?;
+    let session = stripe
+        .checkout(
+            Some(&customer),
+            Some("user-1"),
+            "creditgate_basic_pack",
+            None,
+        )
+        .await?;
+    let pi = session["payment_intent"].as_str().unwrap_or_default();
+    stripe
+        .call(
+            "POST",
+            "/v1/refunds",
+            &format!("payment_intent={pi}&amount=100"),
+        )
+        .await?;
+    let events = stripe.events().await?;
+    let refunded = events
+        .iter()
+        .find(|e| e.contains("\"charge.refunded\""))
+        .cloned()
+        .unwrap_or_default();
+    let (status, body) = deliver(&deps, &refunded).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        profile(&deps, "user-1").await?.purchased.get(),
+        800,
+        "1,000 less 20% refunded"
+    );
+    deliver_all(&deps, &events).await?;
+    assert_eq!(
+        profile(&deps, "user-1").await?.purchased.get(),
+        800,
+        "granted once"
+    );
+    Ok(())
+}
