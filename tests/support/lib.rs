@@ -210,16 +210,14 @@ impl Stack {
         path: &str,
         body: &str,
     ) -> anyhow::Result<serde_json::Value> {
-        let (status, value) = stripe_emulator::client::request(
+        stripe_emulator::client::call(
             &self.var("STRIPE_API_BASE")?,
+            &self.var("STRIPE_SECRET_KEY")?,
             method,
             path,
-            Some(&self.var("STRIPE_SECRET_KEY")?),
             body,
         )
-        .await?;
-        anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
-        Ok(value)
+        .await
     }
 
     /// The credit manager's executions as (name, status), sorted by name.

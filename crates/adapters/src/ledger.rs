@@ -54,9 +54,7 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    domain::stripe_events::rfc3339(crate::unix_now())
 }
 
 fn pack_from(item: GrantItem) -> Result<PackGrant, PortError> {

@@ -28,3 +28,11 @@ pub mod wiring;
 pub mod fakes;
 
 pub use config::{ConfigError, Env};
+
+/// Seconds since the Unix epoch, from the system clock (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

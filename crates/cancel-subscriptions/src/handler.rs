@@ -6,13 +6,6 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 async fn serve<St, P, D, S>(
     lifecycle: &Lifecycle<St, P, D, S>,
     request: &Request,
@@ -37,7 +30,14 @@ where
             ));
         }
     };
-    let outcome = cancel(lifecycle, &lifecycle.stripe, &sub, at_period_end, now()).await?;
+    let outcome = cancel(
+        lifecycle,
+        &lifecycle.stripe,
+        &sub,
+        at_period_end,
+        adapters::unix_now(),
+    )
+    .await?;
     tracing::info!(user_sub = %sub, outcome = ?outcome, "cancellation");
     Ok(json_response(
         StatusCode::OK,

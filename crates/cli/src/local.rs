@@ -148,45 +148,18 @@ pub async fn checkout(email: &str, plan: &str, pack: bool) -> anyhow::Result<()>
     let profile = domain::ports::Accounts::profile(&store, &sub)
         .await?
         .context("the user has no profile (signed up through post-confirmation?)")?;
-    let call = |method: &'static str, path: String, body: String| {
-        let (base, key) = (base.clone(), key.clone());
-        async move {
-            let (status, value) =
-                stripe_emulator::client::request(&base, method, &path, Some(&key), &body)
-                    .await
-                    .with_context(|| format!("{method} {path} at {base}"))?;
-            if status >= 300 {
-                bail!("{method} {path} → {status}: {}", value["error"]["message"]);
-            }
-            anyhow::Ok(value)
-        }
+    let lookup_key = plan.lookup_key(mode);
+    let customer = profile.customer.to_string();
+    let purchase = stripe_emulator::client::Purchase {
+        lookup_key: &lookup_key,
+        customer: Some(&customer),
+        client_reference_id: Some(sub.as_str()),
+        email: None,
     };
-    let prices = call(
-        "GET",
-        format!("/v1/prices?lookup_keys[]={}", plan.lookup_key(mode)),
-        String::new(),
-    )
-    .await?;
-    let price = prices["data"][0]["id"]
-        .as_str()
-        .context("no price for the plan: run `creditgate plans sync`")?;
-    let session = call(
-        "POST",
-        "/v1/checkout/sessions".into(),
-        format!(
-            "mode={}&customer={}&client_reference_id={sub}&line_items[0][price]={price}&line_items[0][quantity]=1&success_url=http://127.0.0.1/ok",
-            if pack { "payment" } else { "subscription" },
-            profile.customer,
-        ),
-    )
-    .await?;
-    let id = session["id"].as_str().context("no session id")?;
-    let done = call(
-        "POST",
-        format!("/_emulator/checkout/sessions/{id}/complete"),
-        String::new(),
-    )
-    .await?;
+    let done = stripe_emulator::client::buy(&base, &key, purchase)
+        .await
+        .with_context(|| format!("buy {lookup_key} in the stripe-emulator at {base}"))?;
+    let id = done["id"].as_str().unwrap_or_default();
     println!(
         "completed {id} ({}): the emulator is delivering its events to stripe-webhook",
         done["subscription"]

@@ -83,9 +83,7 @@ where
             .unwrap_or_default(),
     )
     .context("the event's userAttributes.email (the pool must sign in by email)")?;
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .context("format the current time")?;
+    let now = domain::stripe_events::rfc3339(adapters::unix_now());
 
     let report = confirm_sign_up(
         &deps.accounts,

@@ -28,7 +28,7 @@ use domain::stripe_events::Lifecycle;
 use domain::webhook::{WebhookSecret, sign};
 use lambda_http::Body;
 use serde_json::Value;
-use stripe_emulator::client::request;
+use stripe_emulator::client;
 use stripe_webhook::{Deps, handle};
 
 const SECRET: &str = "whsec_bench";
@@ -44,44 +44,19 @@ struct Emulator {
 
 impl Emulator {
     async fn call(&self, method: &str, path: &str, body: &str) -> anyhow::Result<Value> {
-        let (status, value) = request(&self.base, method, path, Some(&self.key), body).await?;
-        anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
-        Ok(value)
+        client::call(&self.base, &self.key, method, path, body).await
     }
 
-    async fn checkout(
-        &self,
-        customer: &str,
-        sub: &str,
-        lookup_key: &str,
-        mode: &str,
-    ) -> anyhow::Result<Value> {
-        let prices = self
-            .call("GET", &format!("/v1/prices?lookup_keys[]={lookup_key}"), "")
-            .await?;
-        let price = prices["data"][0]["id"].as_str().context("price")?;
-        let session = self
-            .call(
-                "POST",
-                "/v1/checkout/sessions",
-                &format!("mode={mode}&customer={customer}&client_reference_id={sub}&line_items[0][price]={price}&success_url=http://127.0.0.1/ok"),
-            )
-            .await?;
-        let id = session["id"].as_str().context("session id")?;
-        self.call(
-            "POST",
-            &format!("/_emulator/checkout/sessions/{id}/complete"),
-            "",
-        )
-        .await
+    /// Buys `lookup_key` for the bench user in Checkout, completed.
+    async fn buy(&self, customer: &str, sub: &str, lookup_key: &str) -> anyhow::Result<Value> {
+        let purchase = client::Purchase {
+            lookup_key,
+            customer: Some(customer),
+            client_reference_id: Some(sub),
+            email: None,
+        };
+        client::buy(&self.base, &self.key, purchase).await
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -151,17 +126,9 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
         }
     }
-    let seen = emulator.call("GET", "/v1/events?limit=100", "").await?["data"]
-        .as_array()
-        .map(|d| d.len())
-        .unwrap_or(0);
+    let seen = client::events(&emulator.base, &emulator.key).await?.len();
     emulator
-        .checkout(
-            &customer,
-            sub.as_str(),
-            "creditgate_basic_subscription",
-            "subscription",
-        )
+        .buy(&customer, sub.as_str(), "creditgate_basic_subscription")
         .await?;
     for _ in 0..3 {
         emulator
@@ -173,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
     let pack = emulator
-        .checkout(&customer, sub.as_str(), "creditgate_basic_pack", "payment")
+        .buy(&customer, sub.as_str(), "creditgate_basic_pack")
         .await?;
     let pi = pack["payment_intent"].as_str().context("payment intent")?;
     emulator
@@ -184,25 +151,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
 
-    let mut events = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let path = match &after {
-            Some(a) => format!("/v1/events?limit=100&starting_after={a}"),
-            None => "/v1/events?limit=100".into(),
-        };
-        let page = emulator.call("GET", &path, "").await?;
-        let data = page["data"].as_array().cloned().unwrap_or_default();
-        after = data
-            .last()
-            .and_then(|e| e["id"].as_str())
-            .map(str::to_owned);
-        events.extend(data);
-        if page["has_more"] != true || after.is_none() {
-            break;
-        }
-    }
-    events.reverse();
+    let mut events = client::events(&emulator.base, &emulator.key).await?;
     let events: Vec<Value> = events.split_off(seen.min(events.len()));
 
     let deliver = |payload: String| async {
@@ -211,7 +160,11 @@ async fn main() -> anyhow::Result<()> {
             .uri("/stripe/webhook")
             .header(
                 "stripe-signature",
-                sign(payload.as_bytes(), &WebhookSecret::parse(SECRET)?, now()),
+                sign(
+                    payload.as_bytes(),
+                    &WebhookSecret::parse(SECRET)?,
+                    adapters::unix_now(),
+                ),
             )
             .body(Body::Text(payload))?;
         let before = counter.get();

@@ -62,13 +62,6 @@ pub enum Outcome {
     Failed,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Claims, applies and settles one verified event. Also what `creditgate events replay` runs.
 #[tracing::instrument(skip_all, fields(stripe_event_id = %event.id, event_type = %event.kind))]
 pub async fn process<St, R, D, S>(deps: &Deps<St, R, D, S>, event: &EventRef) -> Outcome
@@ -78,7 +71,7 @@ where
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
-    let now = now();
+    let now = adapters::unix_now();
     let store = &deps.lifecycle.store;
     let claim = match store
         .claim(&event.id, &event.kind, now, now + LEASE_SECONDS)
@@ -179,7 +172,7 @@ where
         payload,
         header,
         &deps.secrets,
-        now(),
+        adapters::unix_now(),
         DEFAULT_TOLERANCE_SECONDS,
     ) {
         tracing::warn!(

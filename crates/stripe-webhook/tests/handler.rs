@@ -2,6 +2,7 @@
 
 mod support;
 
+use adapters::unix_now as now;
 use domain::lifecycle::{AccessPolicy, LapseMode, SubStatus};
 use domain::profile::Access;
 use support::*;

@@ -16,7 +16,7 @@ use domain::stripe_events::Lifecycle;
 use domain::webhook::{WebhookSecret, sign};
 use lambda_http::{Body, Request};
 use serde_json::Value;
-use stripe_emulator::client::request;
+use stripe_emulator::client;
 use stripe_webhook::Deps;
 
 pub const KEY: &str = "sk_test_webhook_tests";
@@ -48,9 +48,7 @@ impl Stripe {
     }
 
     pub async fn call(&self, method: &str, path: &str, body: &str) -> anyhow::Result<Value> {
-        let (status, value) = request(&self.base, method, path, Some(KEY), body).await?;
-        anyhow::ensure!(status < 300, "{method} {path} → {status}: {value}");
-        Ok(value)
+        client::call(&self.base, KEY, method, path, body).await
     }
 
     pub async fn price(&self, lookup_key: &str) -> anyhow::Result<String> {
@@ -81,30 +79,13 @@ impl Stripe {
         lookup_key: &str,
         email: Option<&str>,
     ) -> anyhow::Result<Value> {
-        let price = self.price(lookup_key).await?;
-        let mode = if lookup_key.ends_with("_pack") {
-            "payment"
-        } else {
-            "subscription"
+        let purchase = client::Purchase {
+            lookup_key,
+            customer,
+            client_reference_id: reference,
+            email,
         };
-        let mut body = format!(
-            "mode={mode}&success_url=https://example.com/ok&line_items[0][price]={price}&line_items[0][quantity]=1"
-        );
-        if let Some(c) = customer {
-            body.push_str(&format!("&customer={c}"));
-        }
-        if let Some(r) = reference {
-            body.push_str(&format!("&client_reference_id={r}"));
-        }
-        let session = self.call("POST", "/v1/checkout/sessions", &body).await?;
-        let id = session["id"].as_str().context("no session id")?;
-        let complete_body = email.map(|e| format!("email={e}")).unwrap_or_default();
-        self.call(
-            "POST",
-            &format!("/_emulator/checkout/sessions/{id}/complete"),
-            &complete_body,
-        )
-        .await
+        client::buy(&self.base, KEY, purchase).await
     }
 
     pub async fn advance_days(&self, days: i64) -> anyhow::Result<()> {
@@ -124,25 +105,7 @@ impl Stripe {
 
     /// Every event so far, oldest first, as raw JSON payloads.
     pub async fn events(&self) -> anyhow::Result<Vec<String>> {
-        let mut all = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let path = match &after {
-                Some(a) => format!("/v1/events?limit=100&starting_after={a}"),
-                None => "/v1/events?limit=100".to_owned(),
-            };
-            let page = self.call("GET", &path, "").await?;
-            let data = page["data"].as_array().cloned().unwrap_or_default();
-            after = data
-                .last()
-                .and_then(|e| e["id"].as_str())
-                .map(str::to_owned);
-            all.extend(data);
-            if page["has_more"] != true || after.is_none() {
-                break;
-            }
-        }
-        all.reverse();
+        let all = client::events(&self.base, KEY).await?;
         Ok(all.iter().map(Value::to_string).collect())
     }
 }
@@ -181,13 +144,6 @@ pub async fn sign_up(
     Ok(())
 }
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// A delivery as API Gateway hands it over: raw body, Stripe-Signature made with `secret`.
 pub fn delivery(payload: &str, secret: &str, timestamp: i64) -> anyhow::Result<Request> {
     let header = sign(
@@ -204,7 +160,7 @@ pub fn delivery(payload: &str, secret: &str, timestamp: i64) -> anyhow::Result<R
 
 /// Delivers one payload, signed now; returns status and JSON body.
 pub async fn deliver(deps: &TestDeps, payload: &str) -> anyhow::Result<(u16, Value)> {
-    let response = stripe_webhook::handle(deps, delivery(payload, SECRET, now())?)
+    let response = stripe_webhook::handle(deps, delivery(payload, SECRET, adapters::unix_now())?)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let status = response.status().as_u16();
