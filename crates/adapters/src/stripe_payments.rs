@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use domain::catalogue::SaleMode;
 use domain::ids::StripeCustomerId;
-use domain::ports::{CreatedSession, Payments, PortError, SessionRequest};
+use domain::ports::{CreatedSession, LiveSubscription, Payments, PortError, SessionRequest};
 use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::subscription::{
@@ -106,7 +106,7 @@ impl Payments for StripeState {
     async fn live_subscription(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<String>, PortError> {
+    ) -> Result<Option<LiveSubscription>, PortError> {
         let list = ListSubscription::new()
             .customer(customer.as_str())
             .limit(100)
@@ -123,7 +123,15 @@ impl Payments for StripeState {
                 )
             })
             .max_by_key(|s| s.created)
-            .map(|s| s.id.to_string()))
+            .map(|s| {
+                let item = s.items.data.first();
+                LiveSubscription {
+                    id: s.id.to_string(),
+                    lookup_key: item.and_then(|i| i.price.lookup_key.clone()),
+                    cancel_at_period_end: s.cancel_at_period_end,
+                    current_period_end: item.map(|i| i.current_period_end).unwrap_or_default(),
+                }
+            }))
     }
 
     async fn change_subscription_price(

@@ -3,7 +3,7 @@ use adapters::wiring::StripeConfig;
 use adapters::{ConfigError, Env};
 use domain::account::{CheckoutOutcome, CheckoutUrls, start_checkout};
 use domain::catalogue::{Catalogue, SaleMode};
-use domain::ports::{Accounts, Payments, StripeReads};
+use domain::ports::{Accounts, Payments};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -31,7 +31,6 @@ impl Config {
 
 pub struct Deps<A, P> {
     pub accounts: A,
-    /// Stripe: `Payments` and `StripeReads`.
     pub stripe: P,
     pub catalogue: Catalogue,
     pub urls: CheckoutUrls,
@@ -63,7 +62,7 @@ fn idempotency_key(request: &Request, sub: &str) -> Result<String, ApiError> {
 async fn serve<A, P>(deps: &Deps<A, P>, request: &Request) -> Result<Response<Body>, ApiError>
 where
     A: Accounts,
-    P: Payments + StripeReads,
+    P: Payments,
 {
     if request.method() != Method::POST {
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
@@ -85,7 +84,6 @@ where
     let key = idempotency_key(request, sub.as_str())?;
     let outcome = start_checkout(
         &deps.accounts,
-        &deps.stripe,
         &deps.stripe,
         &deps.catalogue,
         &sub,
@@ -129,7 +127,7 @@ pub async fn handle<A, P>(
 ) -> Result<Response<Body>, lambda_http::Error>
 where
     A: Accounts,
-    P: Payments + StripeReads,
+    P: Payments,
 {
     Ok(serve(deps, &request)
         .await

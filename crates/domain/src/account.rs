@@ -53,10 +53,9 @@ async fn find_profile<A: Accounts>(accounts: &A, sub: &UserSub) -> Result<Profil
 
 /// `POST /checkout-sessions`.
 #[allow(clippy::too_many_arguments)]
-pub async fn start_checkout<A, P, R>(
+pub async fn start_checkout<A, P>(
     accounts: &A,
     payments: &P,
-    stripe: &R,
     catalogue: &Catalogue,
     sub: &UserSub,
     plan: &str,
@@ -67,7 +66,6 @@ pub async fn start_checkout<A, P, R>(
 where
     A: Accounts,
     P: Payments,
-    R: StripeReads,
 {
     let plan = PlanId::parse(plan)
         .ok()
@@ -86,20 +84,19 @@ where
     {
         // Stripe is asked, not the profile: a webhook still on its way must not let a second
         // subscription start.
-        let current = stripe
-            .subscription(&live)
-            .await?
-            .and_then(|s| s.lookup_key)
-            .and_then(|k| crate::catalogue::parse_lookup_key(catalogue, &k))
+        let current = live
+            .lookup_key
+            .as_deref()
+            .and_then(|k| crate::catalogue::parse_lookup_key(catalogue, k))
             .map(|(p, _)| p.id().clone());
         if current.as_ref() == Some(plan.id()) {
             return Err(AccountError::AlreadyOnPlan(plan.id().clone()));
         }
         payments
-            .change_subscription_price(&live, &lookup_key, idempotency_key)
+            .change_subscription_price(&live.id, &lookup_key, idempotency_key)
             .await?;
         return Ok(CheckoutOutcome::PlanChanged {
-            subscription: live,
+            subscription: live.id,
             from: current,
             to: plan.id().clone(),
         });
@@ -161,30 +158,27 @@ where
         .live_subscription(&profile.customer)
         .await?
         .ok_or(AccountError::NoSubscription)?;
-    let facts = lifecycle
-        .stripe
-        .subscription(&live)
-        .await?
-        .filter(|f| f.status.is_live() && f.customer == profile.customer)
-        .ok_or(AccountError::NoSubscription)?;
-    if at_period_end && facts.cancel_at_period_end {
-        lifecycle.sync_subscription(&live, now).await?;
+    // Listed by the profile's customer: it can only be the caller's own.
+    if at_period_end && live.cancel_at_period_end {
+        lifecycle.sync_subscription(&live.id, now).await?;
         return Ok(CancelOutcome::AlreadyAtPeriodEnd {
-            subscription: live,
-            period_end: facts.current_period_end,
+            subscription: live.id,
+            period_end: live.current_period_end,
         });
     }
-    payments.cancel_subscription(&live, at_period_end).await?;
-    lifecycle.sync_subscription(&live, now).await?;
+    payments
+        .cancel_subscription(&live.id, at_period_end)
+        .await?;
+    lifecycle.sync_subscription(&live.id, now).await?;
     if at_period_end {
         Ok(CancelOutcome::AtPeriodEnd {
-            subscription: live,
-            period_end: facts.current_period_end,
+            subscription: live.id,
+            period_end: live.current_period_end,
         })
     } else {
         let after = find_profile(&lifecycle.store, sub).await?;
         Ok(CancelOutcome::Now {
-            subscription: live,
+            subscription: live.id,
             plan: after.plan,
         })
     }

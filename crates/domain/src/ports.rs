@@ -288,6 +288,16 @@ pub struct CreatedSession {
     pub url: String,
 }
 
+/// A customer's live subscription, as Stripe lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSubscription {
+    pub id: String,
+    /// The first item's price lookup key.
+    pub lookup_key: Option<String>,
+    pub cancel_at_period_end: bool,
+    pub current_period_end: i64,
+}
+
 /// What the user-facing API asks of Stripe.
 pub trait Payments {
     fn create_checkout_session(
@@ -299,7 +309,7 @@ pub trait Payments {
     fn live_subscription(
         &self,
         customer: &StripeCustomerId,
-    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<LiveSubscription>, PortError>> + Send;
 
     /// Moves the subscription's price to the one with `lookup_key`, prorated and invoiced now.
     fn change_subscription_price(
