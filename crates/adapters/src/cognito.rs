@@ -2,7 +2,7 @@
 //! pay-first buyer's user.
 //!
 //! Users are addressed by their sub. Cognito accepts the sub as `Username` in pools whose
-//! username is the email; where it does not (moto), the user is found with
+//! username is the email; where it does not (moto: UserNotFound), the user is found with
 //! `ListUsers` filtered on `sub` and its username used instead.
 
 use aws_sdk_cognitoidentityprovider::Client;
@@ -45,30 +45,6 @@ impl CognitoDirectory {
             .map_err(|e| PortError::new("find Cognito user", e))?;
         Ok(out.users.unwrap_or_default().into_iter().next())
     }
-
-    /// The username for `sub`: the sub itself when Cognito knows it so, else the listed user's.
-    async fn username(&self, sub: &UserSub) -> Result<Option<String>, PortError> {
-        match self
-            .client
-            .admin_get_user()
-            .user_pool_id(&self.pool)
-            .username(sub.as_str())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Some(sub.to_string())),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_user_not_found_exception()) =>
-            {
-                Ok(self
-                    .first_user(format!("sub = \"{sub}\""))
-                    .await?
-                    .and_then(|u| u.username))
-            }
-            Err(e) => Err(PortError::new("read Cognito user", e)),
-        }
-    }
 }
 
 fn sub_of(user: &UserType) -> Option<UserSub> {
@@ -86,19 +62,41 @@ impl Directory for CognitoDirectory {
         plan: &PlanId,
         access: Access,
     ) -> Result<(), PortError> {
-        let Some(username) = self.username(sub).await? else {
-            tracing::warn!(user_sub = %sub, "no Cognito user for this profile: attributes not synced");
-            return Ok(());
+        let attributes = vec![
+            Self::attribute("custom:plan", plan.as_str())?,
+            Self::attribute("custom:access", access.as_str())?,
+        ];
+        let update = |username: String| {
+            self.client
+                .admin_update_user_attributes()
+                .user_pool_id(&self.pool)
+                .username(username)
+                .set_user_attributes(Some(attributes.clone()))
+                .send()
         };
-        self.client
-            .admin_update_user_attributes()
-            .user_pool_id(&self.pool)
-            .username(&username)
-            .user_attributes(Self::attribute("custom:plan", plan.as_str())?)
-            .user_attributes(Self::attribute("custom:access", access.as_str())?)
-            .send()
-            .await
-            .map_err(|e| PortError::new("update Cognito attributes", e))?;
+        // The sub is a valid Username in Cognito; only where it is not (moto) is the user's
+        // username looked up, so the common case costs no extra call.
+        let username = match update(sub.to_string()).await {
+            Ok(_) => sub.to_string(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_user_not_found_exception()) =>
+            {
+                let Some(username) = self
+                    .first_user(format!("sub = \"{sub}\""))
+                    .await?
+                    .and_then(|u| u.username)
+                else {
+                    tracing::warn!(user_sub = %sub, "no Cognito user for this profile: attributes not synced");
+                    return Ok(());
+                };
+                update(username.clone())
+                    .await
+                    .map_err(|e| PortError::new("update Cognito attributes", e))?;
+                username
+            }
+            Err(e) => return Err(PortError::new("update Cognito attributes", e)),
+        };
         match access {
             Access::Active => {
                 self.client

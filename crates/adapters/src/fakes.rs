@@ -93,6 +93,24 @@ impl Ledger for InMemoryAccounts {
         }
     }
 
+    async fn mark_followed(
+        &self,
+        sub: &UserSub,
+        directory: Option<(&PlanId, Access)>,
+        manager_started: Option<u64>,
+    ) -> Result<(), PortError> {
+        self.fail_writes.check("mark followed")?;
+        if let Some(p) = lock(&self.profiles).get_mut(sub.as_str()) {
+            if let Some((plan, access)) = directory {
+                p.directory_synced = Some((plan.clone(), access));
+            }
+            if manager_started.is_some() {
+                p.manager_started = manager_started;
+            }
+        }
+        Ok(())
+    }
+
     async fn grant_exists(&self, sub: &UserSub, source: &str) -> Result<bool, PortError> {
         self.fail_reads.check("read grant")?;
         Ok(lock(&self.grants).contains_key(&(sub.to_string(), source.to_owned())))
@@ -124,9 +142,11 @@ impl Ledger for InMemoryAccounts {
             AllowanceWrite::Keep => current.allowance,
             AllowanceWrite::Reset(to) | AllowanceWrite::Cap { to, .. } => to,
         };
-        // Credits the webhook does not own stay as they are now.
+        // What the webhook's profile write does not own stays as it is now.
         next.purchased = current.purchased;
         next.api_key = current.api_key.clone();
+        next.directory_synced = current.directory_synced.clone();
+        next.manager_started = current.manager_started;
         next.version = write.before.version + 1;
         if let Some(g) = &write.grant {
             grants.insert((sub.clone(), g.source.clone()), g.credits.get());
@@ -267,6 +287,8 @@ impl domain::ports::ApiKeys for InMemoryAccounts {
 pub struct FakeDirectory {
     /// sub → user
     pub users: Mutex<BTreeMap<String, DirectoryUser>>,
+    /// How many times attributes were pushed.
+    pub syncs: AtomicU32,
     pub fail: FailNext,
 }
 
@@ -304,6 +326,7 @@ impl Directory for FakeDirectory {
         access: Access,
     ) -> Result<(), PortError> {
         self.fail.check("update Cognito attributes")?;
+        self.syncs.fetch_add(1, Ordering::SeqCst);
         if let Some(user) = lock(&self.users).get_mut(sub.as_str()) {
             user.plan = Some(plan.to_string());
             user.access = Some(access.as_str().to_owned());

@@ -56,6 +56,12 @@ pub struct ProfileItem {
     pub stripe_clock: i64,
     #[serde(default)]
     pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_access: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_started: Option<u64>,
 }
 
 /// The subscription a profile follows (a map attribute on the profile item).
@@ -124,6 +130,15 @@ impl From<&Profile> for ProfileItem {
             allowance_source: p.allowance_source.clone(),
             stripe_clock: p.stripe_clock,
             version: p.version,
+            directory_plan: p
+                .directory_synced
+                .as_ref()
+                .map(|(plan, _)| plan.to_string()),
+            directory_access: p
+                .directory_synced
+                .as_ref()
+                .map(|(_, access)| access.as_str().to_owned()),
+            manager_started: p.manager_started,
         }
     }
 }
@@ -172,6 +187,14 @@ impl TryFrom<ProfileItem> for Profile {
             allowance_source: item.allowance_source,
             stripe_clock: item.stripe_clock,
             version: item.version,
+            directory_synced: match (item.directory_plan, item.directory_access) {
+                (Some(plan), Some(access)) => Some((
+                    PlanId::parse(&plan).map_err(id)?,
+                    Access::parse(&access).ok_or(ItemError::Access { pk: pk.clone() })?,
+                )),
+                _ => None,
+            },
+            manager_started: item.manager_started,
         })
     }
 }
@@ -315,6 +338,8 @@ mod tests {
         original.allowance_source = Some("in_1:basic".into());
         original.stripe_clock = 30;
         original.version = 4;
+        original.directory_synced = Some((PlanId::parse("basic")?, Access::Disabled));
+        original.manager_started = Some(2);
         let item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(ProfileItem::from(&original))?;
         let back: ProfileItem = serde_dynamo::from_item(item)?;

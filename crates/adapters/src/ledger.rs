@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use domain::ids::{Credits, PlanId, StripeCustomerId, UserSub};
 use domain::lifecycle::{AllowanceWrite, PackGrant, ProfileWrite};
 use domain::ports::{Ledger, PortError, Saved};
+use domain::profile::Access;
 use serde::{Deserialize, Serialize};
 
 use crate::dynamo::DynamoStore;
@@ -235,6 +236,39 @@ impl Ledger for DynamoStore {
             )),
             Err(e) => Err(PortError::new("link customer", e)),
         }
+    }
+
+    async fn mark_followed(
+        &self,
+        sub: &UserSub,
+        directory: Option<(&PlanId, Access)>,
+        manager_started: Option<u64>,
+    ) -> Result<(), PortError> {
+        let mut set = Vec::new();
+        let mut values = HashMap::new();
+        if let Some((plan, access)) = directory {
+            set.push("directory_plan = :plan, directory_access = :access");
+            values.insert(":plan".to_owned(), s(plan.as_str()));
+            values.insert(":access".to_owned(), s(access.as_str()));
+        }
+        if let Some(generation) = manager_started {
+            set.push("manager_started = :generation");
+            values.insert(":generation".to_owned(), n(generation));
+        }
+        if set.is_empty() {
+            return Ok(());
+        }
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(user_pk(sub), PROFILE_SK.to_owned())))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| PortError::new("record what Cognito and the manager follow", e))?;
+        Ok(())
     }
 
     async fn grant_exists(&self, sub: &UserSub, source: &str) -> Result<bool, PortError> {

@@ -226,6 +226,15 @@ pub trait Ledger {
         sub: &UserSub,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
+    /// Records what Cognito (`directory`) and the credit manager (`manager_started`) were
+    /// brought to; `None` leaves that marker as it is.
+    fn mark_followed(
+        &self,
+        sub: &UserSub,
+        directory: Option<(&PlanId, crate::profile::Access)>,
+        manager_started: Option<u64>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
     fn grant_exists(
         &self,
         sub: &UserSub,

@@ -55,6 +55,11 @@ pub struct Profile {
     pub stripe_clock: i64,
     /// Bumped by every webhook write; each write is conditioned on the version it read.
     pub version: u64,
+    /// The plan and access last pushed to Cognito: pushed again only when they differ.
+    pub directory_synced: Option<(PlanId, Access)>,
+    /// The manager generation whose execution was last started: started again only when the
+    /// generation moves on.
+    pub manager_started: Option<u64>,
 }
 
 impl Profile {
@@ -82,6 +87,8 @@ impl Profile {
             allowance_source: None,
             stripe_clock: 0,
             version: 0,
+            directory_synced: None,
+            manager_started: None,
         }
     }
 }

@@ -168,14 +168,31 @@ where
             .ok_or_else(|| HandleError::NotReady(format!("user {sub} has no profile yet")))
     }
 
-    /// Cognito and the credit manager follow the profile; both calls are idempotent, so they
-    /// run on every pass (a retry after a failure here completes them).
+    /// Cognito and the credit manager follow the profile. Each is called only when the
+    /// profile's marker says it has not yet seen this state; the marker is written after the
+    /// call succeeds, so a failure here is completed by the retry, and a steady event costs
+    /// neither call.
     async fn follow_up(&self, profile: &Profile) -> Result<(), HandleError> {
-        self.directory
-            .sync_user(&profile.sub, &profile.plan, profile.access)
-            .await?;
-        if let Some(run) = free_manager(profile, &self.catalogue, self.free_period_override) {
-            self.scheduler.start_credit_manager(&run).await?;
+        let want = (profile.plan.clone(), profile.access);
+        let directory = (profile.directory_synced.as_ref() != Some(&want)).then_some(want);
+        let manager = free_manager(profile, &self.catalogue, self.free_period_override)
+            .filter(|run| profile.manager_started != Some(run.generation));
+        if let Some((plan, access)) = &directory {
+            self.directory
+                .sync_user(&profile.sub, plan, *access)
+                .await?;
+        }
+        if let Some(run) = &manager {
+            self.scheduler.start_credit_manager(run).await?;
+        }
+        if directory.is_some() || manager.is_some() {
+            self.store
+                .mark_followed(
+                    &profile.sub,
+                    directory.as_ref().map(|(p, a)| (p, *a)),
+                    manager.map(|run| run.generation),
+                )
+                .await?;
         }
         Ok(())
     }

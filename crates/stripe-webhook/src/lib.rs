@@ -14,7 +14,7 @@
 //!   `STRIPE_API_BASE` (the stripe-emulator locally), `PAST_DUE_GRACE_SECONDS` (default 7
 //!   days), `LAPSE_MODE` (`downgrade`, default, or `disable`), `FREE_PERIOD_SECONDS` (local).
 //! - **IAM**: DynamoDB `GetItem`, `PutItem`, `UpdateItem`, `Query` (grants of one user) on the
-//!   table; `cognito-idp:AdminGetUser`, `ListUsers`, `AdminUpdateUserAttributes`,
+//!   table; `cognito-idp:ListUsers`, `AdminUpdateUserAttributes`,
 //!   `AdminEnableUser`, `AdminDisableUser`, `AdminCreateUser` on the pool;
 //!   `states:StartExecution` on the credit manager.
 //! - **Locally**: `scripts/dev` registers `http://127.0.0.1:9000/lambda-url/stripe-webhook/`

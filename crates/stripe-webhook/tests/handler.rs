@@ -137,6 +137,15 @@ async fn buying_basic_moves_the_user_to_basic_with_1000_credits_and_stops_the_fr
     assert_eq!(sub.status, SubStatus::Active);
     let user = deps.lifecycle.directory.user("user-1");
     assert_eq!(user.and_then(|u| u.plan), Some("basic".to_owned()));
+    let syncs = deps
+        .lifecycle
+        .directory
+        .syncs
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        syncs, 1,
+        "Cognito is called when plan or access changes, not for every event"
+    );
     Ok(())
 }
 
