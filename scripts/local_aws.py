@@ -242,7 +242,8 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
     for logical, res in by_type("AWS::Cognito::UserPool"):
         p = r.resolve(res["Properties"])
         args = {("PoolName" if k == "UserPoolName" else k): v for k, v in p.items()
-                if k in ["UserPoolName", "Policies", "Schema", "UsernameAttributes", "AutoVerifiedAttributes", "LambdaConfig", "MfaConfiguration"]}
+                if k in ["UserPoolName", "Policies", "Schema", "UsernameAttributes", "AutoVerifiedAttributes", "LambdaConfig", "MfaConfiguration",
+                          "UsernameConfiguration", "UserAttributeUpdateSettings"]}
         for attr in args.get("Schema", []):
             for key in ["StringAttributeConstraints", "NumberAttributeConstraints"]:
                 if key in attr:
@@ -255,7 +256,8 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
 
     for logical, res in by_type("AWS::Cognito::UserPoolClient"):
         p = r.resolve(res["Properties"])
-        args = {k: v for k, v in p.items() if k in ["UserPoolId", "ClientName", "GenerateSecret", "ExplicitAuthFlows", "ReadAttributes", "WriteAttributes"]}
+        args = {k: v for k, v in p.items() if k in ["UserPoolId", "ClientName", "GenerateSecret", "ExplicitAuthFlows", "ReadAttributes", "WriteAttributes",
+                                                         "PreventUserExistenceErrors"]}
         clients = [c for c in idp.list_user_pool_clients(UserPoolId=p["UserPoolId"], MaxResults=60)["UserPoolClients"] if c["ClientName"] == p["ClientName"]]
         client = clients[0] if clients else idp.create_user_pool_client(**args)["UserPoolClient"]
         r.physical[logical] = client["ClientId"]

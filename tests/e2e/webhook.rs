@@ -433,8 +433,8 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
     assert_eq!(directory.find_by_email(&email).await?, Some(grace.clone()));
     assert_eq!(
         directory.create_user(&email).await?,
-        grace,
-        "an existing user is returned"
+        domain::ports::NewUser::EmailTaken,
+        "an existing user is never handed a pay-first purchase (issue 10)"
     );
     Ok(())
 }

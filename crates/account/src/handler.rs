@@ -1,17 +1,17 @@
-use adapters::http::{ApiError, caller, json_object, json_response};
-use adapters::wiring::StripeConfig;
+use adapters::http::{ApiError, caller, json_object, json_response, verified_email};
+use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
 use domain::account::{AccountError, me};
 use domain::ids::ApiKey;
-use domain::ports::{Accounts, ApiKeys, Payments};
+use domain::ports::{Accounts, ApiKeys, Directory, Ledger, Payments, Scheduler, StripeReads};
+use domain::stripe_events::{Handled, Lifecycle};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 #[derive(Debug)]
 pub struct Config {
-    pub table_name: String,
-    pub stripe: StripeConfig,
+    pub lifecycle: LifecycleConfig,
     pub portal_return_url: String,
 }
 
@@ -19,29 +19,33 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let env = Env::process();
         Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            stripe: StripeConfig::from_env(&env)?,
+            lifecycle: LifecycleConfig::from_env(&env)?,
             portal_return_url: env.required("PORTAL_RETURN_URL")?,
         })
     }
 }
 
-pub struct Deps<A, P> {
-    /// `Accounts` and `ApiKeys`.
-    pub accounts: A,
-    pub payments: P,
+/// The lifecycle (profile store, Stripe, Cognito, credit manager): a claimed purchase is
+/// applied with the webhook's own code.
+pub struct Deps<St, R, D, S> {
+    pub lifecycle: Lifecycle<St, R, D, S>,
     pub portal_return_url: String,
 }
 
-async fn serve<A, P>(deps: &Deps<A, P>, request: &Request) -> Result<Response<Body>, ApiError>
+async fn serve<St, R, D, S>(
+    deps: &Deps<St, R, D, S>,
+    request: &Request,
+) -> Result<Response<Body>, ApiError>
 where
-    A: Accounts + ApiKeys,
-    P: Payments,
+    St: Accounts + ApiKeys + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
 {
     let path = request.uri().path().trim_end_matches('/');
     let route = match path {
         "/me" => Method::GET,
-        "/api-key" | "/billing-portal" => Method::POST,
+        "/api-key" | "/billing-portal" | "/purchases/claim" => Method::POST,
         _ => return Err(ApiError::not_found(format!("no route {path}"))),
     };
     if request.method() != route {
@@ -51,18 +55,42 @@ where
         ));
     }
     let sub = caller(request)?;
+    let store = &deps.lifecycle.store;
+    if path == "/purchases/claim" {
+        return claim(deps, request, &sub).await;
+    }
     json_object(request, &[])?;
-    let profile = deps
-        .accounts
+    let profile = store
         .profile(&sub)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::from(AccountError::NoProfile))?;
     match path {
-        "/me" => Ok(json_response(StatusCode::OK, me(&profile))),
+        "/me" => {
+            // Purchases held for the caller's email are shown only when the token says the
+            // email is verified; Stripe's list of the caller's subscriptions is best effort.
+            let held = match verified_email(request) {
+                Some(email) => store
+                    .held_purchases(&email)
+                    .await
+                    .map_err(ApiError::internal)?,
+                None => Vec::new(),
+            };
+            let live = deps
+                .lifecycle
+                .stripe
+                .live_subscriptions(&profile.customers())
+                .await;
+            let mut view = me(&profile, &held, live.as_deref().unwrap_or_default());
+            if let Err(e) = live {
+                tracing::warn!(error = ?anyhow::Error::from(e), "could not list the caller's subscriptions in Stripe");
+                view["subscriptions"] = serde_json::Value::Null;
+            }
+            Ok(json_response(StatusCode::OK, view))
+        }
         "/api-key" => {
             let key = ApiKey::from_entropy(rand::random());
-            deps.accounts
+            store
                 .rotate_api_key(&sub, &key.hash(), &key.prefix())
                 .await
                 .map_err(ApiError::internal)?;
@@ -78,7 +106,8 @@ where
         }
         _ => {
             let url = deps
-                .payments
+                .lifecycle
+                .stripe
                 .portal_session(&profile.customer, &deps.portal_return_url)
                 .await
                 .map_err(ApiError::internal)?;
@@ -87,13 +116,54 @@ where
     }
 }
 
-pub async fn handle<A, P>(
-    deps: &Deps<A, P>,
+/// `POST /purchases/claim` `{"session": "cs_..."}`: a purchase held for the caller's verified
+/// email becomes the caller's.
+async fn claim<St, R, D, S>(
+    deps: &Deps<St, R, D, S>,
+    request: &Request,
+    sub: &domain::ids::UserSub,
+) -> Result<Response<Body>, ApiError>
+where
+    St: Accounts + ApiKeys + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let body = json_object(request, &["session"])?;
+    let session = body
+        .get("session")
+        .and_then(|s| s.as_str())
+        .filter(|s| s.starts_with("cs_") && s.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "`session` is required: the id (cs_...) of a purchase listed in GET /me's held_purchases",
+            )
+        })?;
+    let email = verified_email(request).ok_or(AccountError::EmailNotVerified)?;
+    let handled = deps
+        .lifecycle
+        .claim_purchase(sub, &email, session, adapters::unix_now())
+        .await
+        .map_err(AccountError::from)?;
+    let result = match handled {
+        Handled::Applied(what) | Handled::Ignored(what) => what,
+    };
+    tracing::info!(user_sub = %sub, session, result = %result, "held purchase claimed");
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "claimed": session, "result": result }),
+    ))
+}
+
+pub async fn handle<St, R, D, S>(
+    deps: &Deps<St, R, D, S>,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error>
 where
-    A: Accounts + ApiKeys,
-    P: Payments,
+    St: Accounts + ApiKeys + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
 {
     Ok(serve(deps, &request)
         .await

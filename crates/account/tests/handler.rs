@@ -2,9 +2,14 @@
 //! DynamoDB and the billing portal: tests/e2e/account.rs.)
 
 use account::{Deps, handle};
-use adapters::fakes::{InMemoryAccounts, api_request, signed_up, unreachable_stripe};
+use adapters::fakes::{
+    FakeDirectory, FakeScheduler, InMemoryAccounts, api_request, signed_up, unreachable_stripe,
+};
+use domain::catalogue::Catalogue;
 use domain::ids::{ApiKey, Credits};
+use domain::lifecycle::AccessPolicy;
 use domain::ports::Accounts;
+use domain::stripe_events::Lifecycle;
 use serde_json::Value;
 
 #[tokio::test]
@@ -17,8 +22,15 @@ async fn me_shows_plan_credits_and_the_key_prefix_and_routes_are_checked() -> an
     profile.api_key = Some((key.hash(), key.prefix()));
     accounts.create_profile(&profile).await?;
     let deps = Deps {
-        accounts,
-        payments: unreachable_stripe(),
+        lifecycle: Lifecycle {
+            store: accounts,
+            stripe: unreachable_stripe(),
+            directory: FakeDirectory::default(),
+            scheduler: FakeScheduler::default(),
+            catalogue: Catalogue::bundled()?,
+            policy: AccessPolicy::default(),
+            free_period_override: None,
+        },
         portal_return_url: "https://app.example.com/account".into(),
     };
     let call = |method: &'static str, path: &'static str, sub: Option<&'static str>| {
@@ -47,7 +59,8 @@ async fn me_shows_plan_credits_and_the_key_prefix_and_routes_are_checked() -> an
     let new_key = rotated["api_key"].as_str().unwrap_or_default();
     assert!(new_key.starts_with("cgk_") && new_key != key.expose());
     let keys = deps
-        .accounts
+        .lifecycle
+        .store
         .api_keys
         .lock()
         .map(|k| k.clone())

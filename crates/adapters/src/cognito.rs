@@ -8,7 +8,7 @@
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, UserType};
 use domain::ids::{Email, PlanId, UserSub};
-use domain::ports::{Directory, PortError};
+use domain::ports::{Directory, NewUser, PortError};
 use domain::profile::Access;
 
 #[derive(Clone)]
@@ -129,7 +129,7 @@ impl Directory for CognitoDirectory {
             .and_then(sub_of))
     }
 
-    async fn create_user(&self, email: &Email) -> Result<UserSub, PortError> {
+    async fn create_user(&self, email: &Email) -> Result<NewUser, PortError> {
         let result = self
             .client
             .admin_create_user()
@@ -147,14 +147,14 @@ impl Directory for CognitoDirectory {
                 .user
                 .as_ref()
                 .and_then(sub_of)
+                .map(NewUser::Created)
                 .ok_or_else(|| PortError::new("create Cognito user", "Cognito returned no sub")),
+            // Someone has this email already: never hand them the purchase (the caller holds it).
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_username_exists_exception()) =>
             {
-                self.find_by_email(email).await?.ok_or_else(|| {
-                    PortError::new("create Cognito user", "exists, but not findable by email")
-                })
+                Ok(NewUser::EmailTaken)
             }
             Err(e) => Err(PortError::new("create Cognito user", e)),
         }

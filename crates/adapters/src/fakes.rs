@@ -58,6 +58,8 @@ pub struct InMemoryAccounts {
     pub events: Mutex<BTreeMap<String, EventRecord>>,
     /// API key hash → sub
     pub api_keys: Mutex<BTreeMap<String, String>>,
+    /// (lowercased email, session) → held purchase
+    pub holds: Mutex<BTreeMap<(String, String), domain::ports::HeldPurchase>>,
     pub fail_reads: FailNext,
     pub fail_writes: FailNext,
 }
@@ -74,23 +76,65 @@ impl Ledger for InMemoryAccounts {
             .transpose()
     }
 
-    async fn link_customer(
+    async fn hold_purchase(
         &self,
-        customer: &StripeCustomerId,
-        sub: &UserSub,
-    ) -> Result<(), PortError> {
-        self.fail_writes.check("link customer")?;
-        let mut links = lock(&self.customer_links);
-        match links.get(customer.as_str()) {
-            Some(owner) if owner != sub.as_str() => Err(PortError::new(
-                "link customer",
-                "customer linked to another user",
-            )),
-            _ => {
-                links.insert(customer.to_string(), sub.to_string());
-                Ok(())
-            }
+        held: &domain::ports::HeldPurchase,
+    ) -> Result<Created, PortError> {
+        self.fail_writes.check("hold purchase")?;
+        let mut holds = lock(&self.holds);
+        let key = (held.email.normalized().to_string(), held.session.clone());
+        if holds.contains_key(&key) {
+            return Ok(Created::AlreadyExisted);
         }
+        holds.insert(key, held.clone());
+        Ok(Created::New)
+    }
+
+    async fn held_purchases(
+        &self,
+        email: &Email,
+    ) -> Result<Vec<domain::ports::HeldPurchase>, PortError> {
+        self.fail_reads.check("read held purchases")?;
+        let email = email.normalized().to_string();
+        let mut held: Vec<_> = lock(&self.holds)
+            .iter()
+            .filter(|((e, _), _)| *e == email)
+            .map(|(_, h)| h.clone())
+            .collect();
+        held.sort_by_key(|h| h.held_at);
+        Ok(held)
+    }
+
+    async fn claim_purchase(
+        &self,
+        held: &domain::ports::HeldPurchase,
+        sub: &UserSub,
+    ) -> Result<Saved, PortError> {
+        self.fail_writes.check("claim held purchase")?;
+        let mut holds = lock(&self.holds);
+        let mut links = lock(&self.customer_links);
+        let mut profiles = lock(&self.profiles);
+        let key = (held.email.normalized().to_string(), held.session.clone());
+        let (Some(hold), Some(profile)) = (holds.get_mut(&key), profiles.get_mut(sub.as_str()))
+        else {
+            return Ok(Saved::Conflict);
+        };
+        let mine = |owner: Option<&String>| owner.is_none_or(|o| o == sub.as_str());
+        if !mine(
+            hold.claimed_by
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .as_ref(),
+        ) || !mine(links.get(held.customer.as_str()))
+        {
+            return Ok(Saved::Conflict);
+        }
+        hold.claimed_by = Some(sub.clone());
+        links.insert(held.customer.to_string(), sub.to_string());
+        if !profile.linked_customers.contains(&held.customer) {
+            profile.linked_customers.push(held.customer.clone());
+        }
+        Ok(Saved::Written)
     }
 
     async fn mark_followed(
@@ -339,19 +383,21 @@ impl Directory for FakeDirectory {
         self.fail.check("find Cognito user")?;
         lock(&self.users)
             .iter()
-            .find(|(_, u)| u.email == email.as_str())
+            .find(|(_, u)| u.email.eq_ignore_ascii_case(email.as_str()))
             .map(|(s, _)| UserSub::parse(s).map_err(|e| PortError::new("find Cognito user", e)))
             .transpose()
     }
 
-    async fn create_user(&self, email: &Email) -> Result<UserSub, PortError> {
+    async fn create_user(&self, email: &Email) -> Result<domain::ports::NewUser, PortError> {
         self.fail.check("create Cognito user")?;
-        if let Some(existing) = self.find_by_email(email).await? {
-            return Ok(existing);
+        if self.find_by_email(email).await?.is_some() {
+            return Ok(domain::ports::NewUser::EmailTaken);
         }
         let sub = format!("payfirst-{}", lock(&self.users).len() + 1);
         self.add(&sub, email.as_str());
-        UserSub::parse(&sub).map_err(|e| PortError::new("create Cognito user", e))
+        UserSub::parse(&sub)
+            .map(domain::ports::NewUser::Created)
+            .map_err(|e| PortError::new("create Cognito user", e))
     }
 }
 
@@ -577,6 +623,22 @@ pub fn api_request(
     sub: Option<&str>,
     body: &str,
 ) -> lambda_http::Request {
+    api_request_with_claims(
+        method,
+        path,
+        sub.map(|sub| serde_json::json!({ "sub": sub })),
+        body,
+    )
+}
+
+/// [`api_request`] with the authorizer's whole claims object (an ID token's email and
+/// `email_verified`, say).
+pub fn api_request_with_claims(
+    method: &str,
+    path: &str,
+    claims: Option<serde_json::Value>,
+    body: &str,
+) -> lambda_http::Request {
     let mut context = serde_json::json!({
         "accountId": "123456789012", "apiId": "test", "domainName": "localhost",
         "domainPrefix": "localhost", "requestId": "test", "routeKey": format!("{method} {path}"),
@@ -584,9 +646,8 @@ pub fn api_request(
         "http": { "method": method, "path": path, "protocol": "HTTP/1.1",
                   "sourceIp": "127.0.0.1", "userAgent": "test" }
     });
-    if let Some(sub) = sub {
-        context["authorizer"] =
-            serde_json::json!({ "jwt": { "claims": { "sub": sub }, "scopes": null } });
+    if let Some(claims) = claims {
+        context["authorizer"] = serde_json::json!({ "jwt": { "claims": claims, "scopes": null } });
     }
     let event = serde_json::json!({
         "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path,

@@ -3,7 +3,8 @@
 //! caller's identity from API Gateway's JWT authorizer, and strict JSON bodies.
 
 use domain::account::AccountError;
-use domain::ids::UserSub;
+use domain::ids::{Email, UserSub};
+use domain::stripe_events::ClaimError;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -65,10 +66,16 @@ impl From<AccountError> for ApiError {
                 Self::bad_request(e.to_string())
             }
             AccountError::NoProfile => Self::not_found(e.to_string()),
-            AccountError::AlreadyOnPlan(_) | AccountError::NoSubscription => {
-                Self::conflict(e.to_string())
+            AccountError::AlreadyOnPlan(_)
+            | AccountError::NoSubscription
+            | AccountError::IdempotencyKeyReused => Self::conflict(e.to_string()),
+            AccountError::Refused(_) => Self::bad_request(e.to_string()),
+            AccountError::EmailNotVerified => Self::new(StatusCode::FORBIDDEN, e.to_string()),
+            AccountError::Claim(ClaimError::NothingHeld(_)) => Self::not_found(e.to_string()),
+            AccountError::Claim(ClaimError::ClaimedByAnother(_)) => Self::conflict(e.to_string()),
+            AccountError::Port(_) | AccountError::Sync(_) | AccountError::Claim(_) => {
+                Self::internal(e)
             }
-            AccountError::Port(_) | AccountError::Sync(_) => Self::internal(e),
         }
     }
 }
@@ -89,6 +96,34 @@ pub fn caller(request: &Request) -> Result<UserSub, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no authenticated user"))?;
     UserSub::parse(sub)
         .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "no authenticated user"))
+}
+
+/// The address the request came from, as API Gateway saw it (`requestContext.http.sourceIp`).
+/// Never `X-Forwarded-For`, which the caller writes.
+pub fn source_ip(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+    .filter(|ip| !ip.is_empty())
+    .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The caller's email, only when the authorizer's claims say Cognito verified it
+/// (`email_verified` is `true`: an ID token). `None` for an access token or an unverified email.
+pub fn verified_email(request: &Request) -> Option<Email> {
+    let claims = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    }?;
+    if claims.get("email_verified").map(String::as_str) != Some("true") {
+        return None;
+    }
+    claims.get("email").and_then(|e| Email::parse(e).ok())
 }
 
 /// The body as a JSON object; an empty body is an empty object. Fields outside `allowed` are
@@ -130,6 +165,24 @@ mod tests {
         assert!(err("[1]").is_some_and(|m| m.contains("JSON object")));
         assert!(err("{").is_some_and(|m| m.contains("not valid JSON")));
         assert!(err(r#"{"plna": "basic"}"#).is_some_and(|m| m.contains("`plna`")));
+    }
+
+    #[test]
+    fn the_source_ip_is_api_gateways_not_the_callers_header() {
+        let raw = serde_json::json!({
+            "version": "2.0", "routeKey": "POST /stripe/webhook", "rawPath": "/stripe/webhook",
+            "rawQueryString": "", "headers": {"x-forwarded-for": "6.6.6.6"},
+            "requestContext": {"accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d",
+                "http": {"method": "POST", "path": "/stripe/webhook", "protocol": "HTTP/1.1",
+                         "sourceIp": "203.0.113.7", "userAgent": "t"},
+                "requestId": "r", "routeKey": "POST /stripe/webhook", "stage": "$default",
+                "time": "02/Dec/2026:00:00:00 +0000", "timeEpoch": 0},
+            "body": "", "isBase64Encoded": false
+        });
+        let request =
+            lambda_http::request::from_str(&raw.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(source_ip(&request), "203.0.113.7");
+        assert_eq!(source_ip(&super::tests::request("")), "unknown");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct ProfileItem {
     pub sub: String,
     pub email: String,
     pub stripe_customer_id: String,
+    /// Customers bound by a claim (a string set: `ADD` is idempotent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked_customers: Vec<String>,
     pub plan_id: String,
     pub allowance: u64,
     pub purchased: u64,
@@ -115,6 +118,7 @@ impl From<&Profile> for ProfileItem {
             sub: p.sub.to_string(),
             email: p.email.to_string(),
             stripe_customer_id: p.customer.to_string(),
+            linked_customers: p.linked_customers.iter().map(|c| c.to_string()).collect(),
             plan_id: p.plan.to_string(),
             allowance: p.allowance.get(),
             purchased: p.purchased.get(),
@@ -156,6 +160,12 @@ impl TryFrom<ProfileItem> for Profile {
             sub: UserSub::parse(&item.sub).map_err(id)?,
             email: Email::parse(&item.email).map_err(id)?,
             customer: StripeCustomerId::parse(&item.stripe_customer_id).map_err(id)?,
+            linked_customers: item
+                .linked_customers
+                .iter()
+                .map(|c| StripeCustomerId::parse(c))
+                .collect::<Result<_, _>>()
+                .map_err(id)?,
             plan: PlanId::parse(&item.plan_id).map_err(id)?,
             allowance: Credits::new(item.allowance),
             purchased: Credits::new(item.purchased),
@@ -214,6 +224,73 @@ impl CustomerLinkItem {
             sk: "USER".into(),
             sub: sub.to_string(),
         }
+    }
+}
+
+pub fn hold_pk(email: &Email) -> String {
+    format!("HOLD#{}", email.normalized())
+}
+
+pub fn hold_sk(session: &str) -> String {
+    format!("SESSION#{session}")
+}
+
+/// `HOLD#<email>` / `SESSION#<cs_id>`: a pay-first purchase held for the owner of an email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldItem {
+    pub pk: String,
+    pub sk: String,
+    pub session: String,
+    pub customer: String,
+    pub email: String,
+    /// `subscription` or `payment`.
+    pub mode: String,
+    pub held_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<String>,
+}
+
+impl From<&domain::ports::HeldPurchase> for HoldItem {
+    fn from(h: &domain::ports::HeldPurchase) -> Self {
+        use domain::ports::SessionMode;
+        Self {
+            pk: hold_pk(&h.email),
+            sk: hold_sk(&h.session),
+            session: h.session.clone(),
+            customer: h.customer.to_string(),
+            email: h.email.normalized().to_string(),
+            mode: match h.mode {
+                SessionMode::Subscription => "subscription",
+                SessionMode::Payment => "payment",
+                SessionMode::Other => "other",
+            }
+            .into(),
+            held_at: h.held_at,
+            claimed_by: h.claimed_by.as_ref().map(|s| s.to_string()),
+            claimed_at: None,
+        }
+    }
+}
+
+impl TryFrom<HoldItem> for domain::ports::HeldPurchase {
+    type Error = InvalidId;
+
+    fn try_from(item: HoldItem) -> Result<Self, InvalidId> {
+        use domain::ports::SessionMode;
+        Ok(Self {
+            session: item.session,
+            customer: StripeCustomerId::parse(&item.customer)?,
+            email: Email::parse(&item.email)?,
+            mode: match item.mode.as_str() {
+                "subscription" => SessionMode::Subscription,
+                "payment" => SessionMode::Payment,
+                _ => SessionMode::Other,
+            },
+            held_at: item.held_at,
+            claimed_by: item.claimed_by.as_deref().map(UserSub::parse).transpose()?,
+        })
     }
 }
 

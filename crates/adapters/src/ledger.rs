@@ -9,12 +9,15 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use domain::ids::{Credits, PlanId, StripeCustomerId, UserSub};
 use domain::lifecycle::{AllowanceWrite, PackGrant, ProfileWrite};
-use domain::ports::{Ledger, PortError, Saved};
+use domain::ports::{Created, HeldPurchase, Ledger, PortError, Saved};
 use domain::profile::Access;
 use serde::{Deserialize, Serialize};
 
 use crate::dynamo::DynamoStore;
-use crate::items::{CustomerLinkItem, PROFILE_SK, SubscriptionItem, customer_pk, user_pk};
+use crate::items::{
+    CustomerLinkItem, HoldItem, PROFILE_SK, SubscriptionItem, customer_pk, hold_pk, hold_sk,
+    user_pk,
+};
 
 /// `USER#<sub>` / `GRANT#<source>`: one credit grant and what later took from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,31 +214,101 @@ impl Ledger for DynamoStore {
             .map_err(|e| PortError::new("decode customer link", e))
     }
 
-    async fn link_customer(
-        &self,
-        customer: &StripeCustomerId,
-        sub: &UserSub,
-    ) -> Result<(), PortError> {
-        let item = serde_dynamo::to_item(CustomerLinkItem::new(customer, sub))
-            .map_err(|e| PortError::new("encode customer link", e))?;
-        let result = self
+    async fn hold_purchase(&self, held: &HeldPurchase) -> Result<Created, PortError> {
+        let item = serde_dynamo::to_item(HoldItem::from(held))
+            .map_err(|e| PortError::new("encode held purchase", e))?;
+        match self
             .client()
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Created::New),
+            Err(e) if cancelled(&e) => Ok(Created::AlreadyExisted),
+            Err(e) => Err(PortError::new("hold purchase", e)),
+        }
+    }
+
+    async fn held_purchases(
+        &self,
+        email: &domain::ids::Email,
+    ) -> Result<Vec<HeldPurchase>, PortError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :session)")
+            .expression_attribute_values(":pk", s(hold_pk(email)))
+            .expression_attribute_values(":session", s("SESSION#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::new("read held purchases", e))?;
+        let mut held = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, HoldItem>(item)
+                    .map_err(|e| PortError::new("decode held purchase", e))
+                    .and_then(|h| {
+                        HeldPurchase::try_from(h)
+                            .map_err(|e| PortError::new("decode held purchase", e))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        held.sort_by_key(|h| h.held_at);
+        Ok(held)
+    }
+
+    async fn claim_purchase(&self, held: &HeldPurchase, sub: &UserSub) -> Result<Saved, PortError> {
+        let build = |e| PortError::new("build claim", e);
+        let hold = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(hold_pk(&held.email), hold_sk(&held.session))))
+            .update_expression("SET claimed_by = :sub, claimed_at = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(claimed_by) OR claimed_by = :sub)",
+            )
+            .expression_attribute_values(":sub", s(sub.as_str()))
+            .expression_attribute_values(":now", s(now()))
+            .build()
+            .map_err(build)?;
+        let link = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(
+                serde_dynamo::to_item(CustomerLinkItem::new(&held.customer, sub))
+                    .map_err(|e| PortError::new("encode customer link", e))?,
+            ))
             .condition_expression("attribute_not_exists(pk) OR #sub = :sub")
             .expression_attribute_names("#sub", "sub")
             .expression_attribute_values(":sub", s(sub.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if cancelled(&e) => Err(PortError::new(
-                "link customer",
-                format!("customer {customer} is linked to another user"),
-            )),
-            Err(e) => Err(PortError::new("link customer", e)),
-        }
+            .build()
+            .map_err(build)?;
+        let profile = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(user_pk(sub), PROFILE_SK.to_owned())))
+            .update_expression("ADD linked_customers :customer SET updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(
+                ":customer",
+                AttributeValue::Ss(vec![held.customer.to_string()]),
+            )
+            .expression_attribute_values(":now", s(now()))
+            .build()
+            .map_err(build)?;
+        self.transact(
+            vec![
+                TransactWriteItem::builder().update(hold).build(),
+                TransactWriteItem::builder().put(link).build(),
+                TransactWriteItem::builder().update(profile).build(),
+            ],
+            "claim held purchase",
+        )
+        .await
     }
 
     async fn mark_followed(

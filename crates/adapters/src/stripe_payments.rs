@@ -5,8 +5,11 @@ use std::collections::HashMap;
 
 use domain::catalogue::SaleMode;
 use domain::ids::StripeCustomerId;
-use domain::ports::{CreatedSession, LiveSubscription, Payments, PortError, SessionRequest};
-use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+use domain::lifecycle::SubStatus;
+use domain::ports::{
+    CreatedSession, LiveSubscription, Payments, PortError, Refusal, SessionRequest,
+};
+use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::subscription::{
     CancelSubscription, ListSubscription, RetrieveSubscription, UpdateSubscription,
@@ -17,7 +20,7 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionSubscriptionData,
 };
 use stripe_product::price::ListPrice;
-use stripe_shared::{CheckoutSessionMode, SubscriptionStatus};
+use stripe_shared::{ApiErrorsType, CheckoutSessionMode};
 
 use crate::stripe_reads::StripeState;
 
@@ -25,6 +28,19 @@ fn idempotent(key: &str) -> Result<RequestStrategy, PortError> {
     IdempotencyKey::new(key)
         .map(RequestStrategy::Idempotent)
         .map_err(|e| PortError::new("build idempotency key", e))
+}
+
+/// A Stripe error on a request whose idempotency key the caller chose: Stripe's
+/// `idempotency_error` (the key was used for another request) is the caller's to fix.
+fn keyed_error(operation: &'static str, e: StripeError) -> PortError {
+    let reused =
+        matches!(&e, StripeError::Stripe(api, _) if api.type_ == ApiErrorsType::IdempotencyError);
+    let error = PortError::new(operation, e);
+    if reused {
+        error.refused(Refusal::IdempotencyKeyReused)
+    } else {
+        error
+    }
 }
 
 impl StripeState {
@@ -96,42 +112,43 @@ impl Payments for StripeState {
             .request_strategy(idempotent(&request.idempotency_key)?)
             .send(self.client())
             .await
-            .map_err(|e| PortError::new("create Stripe checkout session", e))?;
+            .map_err(|e| keyed_error("create Stripe checkout session", e))?;
         Ok(CreatedSession {
             id: session.id.to_string(),
             url: session.url.unwrap_or_default(),
         })
     }
 
-    async fn live_subscription(
+    async fn live_subscriptions(
         &self,
-        customer: &StripeCustomerId,
-    ) -> Result<Option<LiveSubscription>, PortError> {
-        let list = ListSubscription::new()
-            .customer(customer.as_str())
-            .limit(100)
-            .send(self.client())
-            .await
-            .map_err(|e| PortError::new("list Stripe subscriptions", e))?;
-        Ok(list
-            .data
-            .iter()
-            .filter(|s| {
-                !matches!(
-                    s.status,
-                    SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
-                )
-            })
-            .max_by_key(|s| s.created)
-            .map(|s| {
+        customers: &[StripeCustomerId],
+    ) -> Result<Vec<LiveSubscription>, PortError> {
+        let mut live = Vec::new();
+        for customer in customers {
+            let list = ListSubscription::new()
+                .customer(customer.as_str())
+                .limit(100)
+                .send(self.client())
+                .await
+                .map_err(|e| PortError::new("list Stripe subscriptions", e))?;
+            for s in &list.data {
+                let Some(status) = SubStatus::parse(s.status.as_str()).filter(|st| st.is_live())
+                else {
+                    continue;
+                };
                 let item = s.items.data.first();
-                LiveSubscription {
+                live.push(LiveSubscription {
                     id: s.id.to_string(),
+                    customer: customer.clone(),
+                    status,
+                    created: s.created,
                     lookup_key: item.and_then(|i| i.price.lookup_key.clone()),
                     cancel_at_period_end: s.cancel_at_period_end,
                     current_period_end: item.map(|i| i.current_period_end).unwrap_or_default(),
-                }
-            }))
+                });
+            }
+        }
+        Ok(live)
     }
 
     async fn change_subscription_price(
@@ -161,7 +178,7 @@ impl Payments for StripeState {
             .request_strategy(idempotent(idempotency_key)?)
             .send(self.client())
             .await
-            .map_err(|e| PortError::new("change Stripe subscription price", e))?;
+            .map_err(|e| keyed_error("change Stripe subscription price", e))?;
         Ok(())
     }
 
@@ -183,6 +200,30 @@ impl Payments for StripeState {
                 .map_err(|e| PortError::new("cancel Stripe subscription", e))?;
         }
         Ok(())
+    }
+
+    async fn cancel_duplicate(&self, subscription: &str) -> Result<(), PortError> {
+        let result = CancelSubscription::new(subscription)
+            .prorate(true)
+            .invoice_now(true)
+            .customize()
+            .request_strategy(idempotent(&format!(
+                "creditgate-one-subscription-{subscription}"
+            ))?)
+            .send(self.client())
+            .await;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        // Already canceled (by a concurrent delivery, or by the user): done.
+        let now = RetrieveSubscription::new(subscription)
+            .send(self.client())
+            .await
+            .map_err(|e| PortError::new("read Stripe subscription", e))?;
+        match SubStatus::parse(now.status.as_str()) {
+            Some(status) if !status.is_live() => Ok(()),
+            _ => Err(PortError::new("cancel duplicate Stripe subscription", e)),
+        }
     }
 
     async fn portal_session(

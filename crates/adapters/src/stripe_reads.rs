@@ -104,6 +104,7 @@ impl StripeReads for StripeState {
             current_period_end: item.map(|i| i.current_period_end).unwrap_or_default(),
             cancel_at_period_end: sub.cancel_at_period_end,
             latest_invoice,
+            chosen: false,
         }))
     }
 

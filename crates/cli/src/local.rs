@@ -118,8 +118,10 @@ async fn user_sub(
     Ok(domain::ids::UserSub::parse(sub)?)
 }
 
-/// `creditgate local checkout`: a Checkout Session for the user's customer, completed in the
-/// stripe-emulator as a buyer would complete it in the browser.
+/// `creditgate local checkout`: buys through the rules a signed-in user gets from
+/// create-session (`domain::account::start_checkout`): a Checkout Session for the user's own
+/// customer, completed in the stripe-emulator as a buyer would complete it in the browser; with
+/// a live subscription, another plan is a change in place and the same plan is refused.
 pub async fn checkout(email: &str, plan: &str, pack: bool) -> anyhow::Result<()> {
     let email = domain::ids::Email::parse(email)?;
     let env = Env::process();
@@ -129,44 +131,70 @@ pub async fn checkout(email: &str, plan: &str, pack: bool) -> anyhow::Result<()>
     let base = env
         .required("STRIPE_API_BASE")
         .context("local checkout completes sessions in the stripe-emulator")?;
+    let stripe = adapters::wiring::StripeConfig::from_env(&env)?.state()?;
     let catalogue = domain::catalogue::Catalogue::bundled()?;
-    let plan_id = domain::ids::PlanId::parse(plan)?;
-    let plan = catalogue
-        .get(&plan_id)
-        .with_context(|| format!("plans.json has no plan `{plan_id}`"))?;
     let mode = if pack {
         domain::catalogue::SaleMode::Pack
     } else {
         domain::catalogue::SaleMode::Subscription
     };
-    if !plan.sells_as(mode) {
-        bail!("plan `{plan_id}` is not sold as a {}", mode.as_str());
-    }
     let aws = adapters::aws::sdk_config().await;
     let sub = user_sub(&aws, &pool, &email).await?;
     let store = adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    let profile = domain::ports::Accounts::profile(&store, &sub)
-        .await?
-        .context("the user has no profile (signed up through post-confirmation?)")?;
-    let lookup_key = plan.lookup_key(mode);
-    let customer = profile.customer.to_string();
-    let purchase = stripe_emulator::client::Purchase {
-        lookup_key: &lookup_key,
-        customer: Some(&customer),
-        client_reference_id: Some(sub.as_str()),
-        email: None,
+    let urls = domain::account::CheckoutUrls {
+        success: env
+            .optional("CHECKOUT_SUCCESS_URL")
+            .unwrap_or_else(|| "http://127.0.0.1/ok".into()),
+        cancel: env
+            .optional("CHECKOUT_CANCEL_URL")
+            .unwrap_or_else(|| "http://127.0.0.1/cancel".into()),
     };
-    let done = stripe_emulator::client::buy(&base, &key, purchase)
-        .await
-        .with_context(|| format!("buy {lookup_key} in the stripe-emulator at {base}"))?;
-    let id = done["id"].as_str().unwrap_or_default();
-    println!(
-        "completed {id} ({}): the emulator is delivering its events to stripe-webhook",
-        done["subscription"]
-            .as_str()
-            .or(done["payment_intent"].as_str())
-            .unwrap_or_default()
+    let idempotency_key = format!(
+        "creditgate-checkout-{sub}-local-{:032x}",
+        rand::random::<u128>()
     );
+    let outcome = domain::account::start_checkout(
+        &store,
+        &stripe,
+        &catalogue,
+        &sub,
+        plan,
+        mode,
+        &urls,
+        &idempotency_key,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match outcome {
+        domain::account::CheckoutOutcome::Session(session) => {
+            let done = stripe_emulator::client::call(
+                &base,
+                &key,
+                "POST",
+                &format!("/_emulator/checkout/sessions/{}/complete", session.id),
+                "",
+            )
+            .await
+            .with_context(|| format!("complete {} in the stripe-emulator at {base}", session.id))?;
+            println!(
+                "completed {} ({}): the emulator is delivering its events to stripe-webhook",
+                session.id,
+                done["subscription"]
+                    .as_str()
+                    .or(done["payment_intent"].as_str())
+                    .unwrap_or_default()
+            );
+        }
+        domain::account::CheckoutOutcome::PlanChanged {
+            subscription,
+            from,
+            to,
+        } => println!(
+            "changed {subscription} from {} to {to} in place (prorated; no second subscription): the emulator is delivering its events to stripe-webhook",
+            from.map(|p| p.to_string())
+                .unwrap_or_else(|| "another plan".into())
+        ),
+    }
     Ok(())
 }
 

@@ -23,10 +23,31 @@ pub enum AccountError {
     AlreadyOnPlan(PlanId),
     #[error("you have no live subscription")]
     NoSubscription,
+    #[error("this Idempotency-Key was already used for a different request; use a new key")]
+    IdempotencyKeyReused,
+    #[error("Stripe refused the request: {0}")]
+    Refused(String),
+    #[error(
+        "claiming a purchase needs an ID token whose email is verified: verify your email and sign in again"
+    )]
+    EmailNotVerified,
     #[error(transparent)]
-    Port(#[from] PortError),
+    Claim(#[from] crate::stripe_events::ClaimError),
+    #[error(transparent)]
+    Port(PortError),
     #[error(transparent)]
     Sync(#[from] HandleError),
+}
+
+impl From<PortError> for AccountError {
+    /// A refusal the caller caused is the caller's error; anything else is ours.
+    fn from(e: PortError) -> Self {
+        match e.refused.clone() {
+            Some(crate::ports::Refusal::IdempotencyKeyReused) => Self::IdempotencyKeyReused,
+            Some(crate::ports::Refusal::InvalidRequest(message)) => Self::Refused(message),
+            None => Self::Port(e),
+        }
+    }
 }
 
 /// Where Checkout sends the buyer back to (configuration, never hard-coded).
@@ -79,11 +100,15 @@ where
     }
     let profile = find_profile(accounts, sub).await?;
     let lookup_key = plan.lookup_key(mode);
-    if mode == SaleMode::Subscription
-        && let Some(live) = payments.live_subscription(&profile.customer).await?
-    {
+    let live = if mode == SaleMode::Subscription {
+        payments.live_subscriptions(&profile.customers()).await?
+    } else {
+        Vec::new()
+    };
+    if let Some(live) = crate::lifecycle::keep_one(&live).cloned() {
         // Stripe is asked, not the profile: a webhook still on its way must not let a second
-        // subscription start.
+        // subscription start. Every customer bound to the user is asked, so a subscription
+        // claimed from a payment link counts too; the one the user keeps is changed.
         let current = live
             .lookup_key
             .as_deref()
@@ -148,27 +173,33 @@ pub async fn cancel<St, R, D, S, P>(
 ) -> Result<CancelOutcome, AccountError>
 where
     St: Accounts + Ledger + Sync,
-    R: StripeReads + Sync,
+    R: StripeReads + Payments + Sync,
     D: Directory + Sync,
     S: Scheduler + Sync,
     P: Payments,
 {
     let profile = find_profile(&lifecycle.store, sub).await?;
-    let live = payments
-        .live_subscription(&profile.customer)
-        .await?
+    // Listed by the customers bound to the caller: they can only be the caller's own, and
+    // every one of them is cancelled (one bill, whatever the entry point made).
+    let all = payments.live_subscriptions(&profile.customers()).await?;
+    let live = crate::lifecycle::keep_one(&all)
+        .cloned()
         .ok_or(AccountError::NoSubscription)?;
-    // Listed by the profile's customer: it can only be the caller's own.
-    if at_period_end && live.cancel_at_period_end {
+    if at_period_end && all.iter().all(|s| s.cancel_at_period_end) {
         lifecycle.sync_subscription(&live.id, now).await?;
         return Ok(CancelOutcome::AlreadyAtPeriodEnd {
             subscription: live.id,
             period_end: live.current_period_end,
         });
     }
-    payments
-        .cancel_subscription(&live.id, at_period_end)
-        .await?;
+    for each in all
+        .iter()
+        .filter(|s| !(at_period_end && s.cancel_at_period_end))
+    {
+        payments
+            .cancel_subscription(&each.id, at_period_end)
+            .await?;
+    }
     lifecycle.sync_subscription(&live.id, now).await?;
     if at_period_end {
         Ok(CancelOutcome::AtPeriodEnd {
@@ -184,8 +215,14 @@ where
     }
 }
 
-/// What `GET /me` shows: never the key, only its prefix.
-pub fn me(profile: &Profile) -> serde_json::Value {
+/// What `GET /me` shows: never the key, only its prefix. `held` are the purchases held for the
+/// caller's verified email (none when the token carries no verified email), `live` every live
+/// subscription bound to the caller in Stripe.
+pub fn me(
+    profile: &Profile,
+    held: &[crate::ports::HeldPurchase],
+    live: &[crate::ports::LiveSubscription],
+) -> serde_json::Value {
     serde_json::json!({
         "plan": profile.plan.as_str(),
         "access": profile.access.as_str(),
@@ -203,6 +240,23 @@ pub fn me(profile: &Profile) -> serde_json::Value {
             "total": profile.allowance.get().saturating_add(profile.purchased.get()),
         },
         "api_key_prefix": profile.api_key.as_ref().map(|(_, prefix)| prefix.as_str()),
+        "subscriptions": live.iter().map(|s| serde_json::json!({
+            "id": s.id,
+            "status": s.status.as_str(),
+            "price_lookup_key": s.lookup_key,
+            "cancel_at_period_end": s.cancel_at_period_end,
+            "current_period_end": s.current_period_end,
+        })).collect::<Vec<_>>(),
+        "held_purchases": held.iter().filter(|h| h.claimed_by.is_none()).map(|h| serde_json::json!({
+            "session": h.session,
+            "mode": match h.mode {
+                crate::ports::SessionMode::Subscription => "subscription",
+                crate::ports::SessionMode::Payment => "pack",
+                crate::ports::SessionMode::Other => "other",
+            },
+            "held_at": h.held_at,
+            "claim": format!("POST /purchases/claim {{\"session\": \"{}\"}}", h.session),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -224,7 +278,7 @@ mod tests {
         p.purchased = Credits::new(2);
         let key = ApiKey::from_entropy([7; 32]);
         p.api_key = Some((key.hash(), key.prefix()));
-        let view = me(&p);
+        let view = me(&p, &[], &[]);
         assert_eq!(view["credits"]["total"], 42);
         assert_eq!(view["api_key_prefix"], key.prefix());
         assert!(!view.to_string().contains(key.expose()));

@@ -139,6 +139,11 @@ impl Email {
         }
         Ok(Self(raw.to_owned()))
     }
+
+    /// The address lowercased: what a held purchase is filed under and compared with.
+    pub fn normalized(&self) -> Self {
+        Self(self.0.to_lowercase())
+    }
 }
 
 /// A count of credits. Never negative by construction.

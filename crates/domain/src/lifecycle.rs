@@ -57,6 +57,45 @@ impl SubStatus {
     pub fn is_live(self) -> bool {
         !matches!(self, Self::Canceled | Self::IncompleteExpired)
     }
+
+    /// How good a live subscription's standing is, for choosing the one a user keeps:
+    /// paying, then past due, then lapsed, then not yet paid (incomplete).
+    fn rank(self) -> u8 {
+        match self {
+            Self::Active | Self::Trialing => 4,
+            Self::PastDue => 3,
+            Self::Unpaid | Self::Paused => 2,
+            Self::Incomplete => 1,
+            Self::Canceled | Self::IncompleteExpired => 0,
+        }
+    }
+
+    /// Billing the customer now (incomplete ones are not paid for yet and are never cancelled
+    /// as a duplicate: that would cancel a payment in progress).
+    pub fn bills(self) -> bool {
+        self.rank() >= 2
+    }
+}
+
+/// Of one user's live subscriptions, the one kept: the best standing, then the newest, then
+/// the greatest id, so every delivery (and every concurrent one) chooses the same.
+pub fn keep_one(
+    live: &[crate::ports::LiveSubscription],
+) -> Option<&crate::ports::LiveSubscription> {
+    live.iter().filter(|s| s.status.is_live()).max_by(|a, b| {
+        (a.status.rank(), a.created, &a.id).cmp(&(b.status.rank(), b.created, &b.id))
+    })
+}
+
+/// The live subscriptions a user must lose so that one bill remains: every billing one but
+/// the kept one.
+pub fn duplicates(live: &[crate::ports::LiveSubscription]) -> Vec<&crate::ports::LiveSubscription> {
+    let Some(keep) = keep_one(live) else {
+        return Vec::new();
+    };
+    live.iter()
+        .filter(|s| s.id != keep.id && s.status.bills())
+        .collect()
 }
 
 /// A subscription's latest invoice, as Stripe has it now.
@@ -81,6 +120,9 @@ pub struct SubscriptionFacts {
     pub current_period_end: i64,
     pub cancel_at_period_end: bool,
     pub latest_invoice: Option<InvoiceFacts>,
+    /// Chosen by [`keep_one`] from every live subscription bound to the user: the profile
+    /// follows it whatever it followed before.
+    pub chosen: bool,
 }
 
 /// The subscription a profile follows.
@@ -241,6 +283,7 @@ pub fn invoice_grant_source(invoice: &str, plan: &PlanId) -> String {
 fn follows(profile: &Profile, facts: &SubscriptionFacts) -> bool {
     match &profile.subscription {
         None => true,
+        Some(_) if facts.chosen => true,
         Some(current) if current.id == facts.id => true,
         // A newer live subscription takes over; an old one ending changes nothing.
         Some(current) => {
@@ -468,6 +511,7 @@ mod tests {
                 paid,
                 created,
             }),
+            chosen: false,
         }
     }
 

@@ -18,6 +18,18 @@ pub struct PortError {
     pub operation: &'static str,
     #[source]
     pub source: BoxError,
+    /// Set when the provider refused the request because of what the caller sent (Stripe's
+    /// `idempotency_error`, an id that names nothing): a 4xx for the caller, never a 500.
+    pub refused: Option<Refusal>,
+}
+
+/// Why a provider refused a request the caller shaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The `Idempotency-Key` was used before with a different request.
+    IdempotencyKeyReused,
+    /// Stripe's `invalid_request_error`, with its message (which names no secret).
+    InvalidRequest(String),
 }
 
 impl PortError {
@@ -25,7 +37,13 @@ impl PortError {
         Self {
             operation,
             source: source.into(),
+            refused: None,
         }
+    }
+
+    pub fn refused(mut self, refusal: Refusal) -> Self {
+        self.refused = Some(refusal);
+        self
     }
 }
 
@@ -201,15 +219,40 @@ pub trait Directory {
         access: crate::profile::Access,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
+    /// Any user whose email attribute is `email`, verified or not. Used only to decide that a
+    /// pay-first purchase must be held, never to bind a payment to that user.
     fn find_by_email(
         &self,
         email: &Email,
     ) -> impl Future<Output = Result<Option<UserSub>, PortError>> + Send;
 
     /// Creates a user for a pay-first buyer (email verified; Cognito sends the invitation).
-    /// A user already there with that email is returned instead.
+    /// A user already there with that email is never returned: the answer is `EmailTaken`.
     fn create_user(&self, email: &Email)
-    -> impl Future<Output = Result<UserSub, PortError>> + Send;
+    -> impl Future<Output = Result<NewUser, PortError>> + Send;
+}
+
+/// What creating a pay-first buyer's user came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewUser {
+    Created(UserSub),
+    /// Someone already has this email: the purchase is held for them to claim.
+    EmailTaken,
+}
+
+/// A pay-first purchase whose email belongs to an existing user: paid and settled, bound to
+/// nobody until that user, signed in with the email verified, claims it (`HOLD#<email>` /
+/// `SESSION#<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPurchase {
+    pub session: String,
+    pub customer: StripeCustomerId,
+    /// Lowercased.
+    pub email: Email,
+    pub mode: SessionMode,
+    /// Stripe's time of the event that held it.
+    pub held_at: i64,
+    pub claimed_by: Option<UserSub>,
 }
 
 /// The webhook's writes: customer links, the grant ledger, and conditional profile writes.
@@ -219,12 +262,26 @@ pub trait Ledger {
         customer: &StripeCustomerId,
     ) -> impl Future<Output = Result<Option<UserSub>, PortError>> + Send;
 
-    /// Links a customer to a user (new, or already this user's); another user's → error.
-    fn link_customer(
+    /// Records a held purchase (only if new: a redelivery changes nothing).
+    fn hold_purchase(
         &self,
-        customer: &StripeCustomerId,
+        held: &HeldPurchase,
+    ) -> impl Future<Output = Result<Created, PortError>> + Send;
+
+    /// The purchases held for `email` (claimed ones included), oldest first.
+    fn held_purchases(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Vec<HeldPurchase>, PortError>> + Send;
+
+    /// Binds a held purchase to `sub` in one transaction: the hold marked claimed by `sub`
+    /// (unless another user claimed it), the customer linked to `sub` (unless linked to
+    /// another) and added to the profile's customers. `Conflict` if either belongs to another.
+    fn claim_purchase(
+        &self,
+        held: &HeldPurchase,
         sub: &UserSub,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<Saved, PortError>> + Send;
 
     /// Records what Cognito (`directory`) and the credit manager (`manager_started`) were
     /// brought to; `None` leaves that marker as it is.
@@ -301,6 +358,9 @@ pub struct CreatedSession {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveSubscription {
     pub id: String,
+    pub customer: StripeCustomerId,
+    pub status: crate::lifecycle::SubStatus,
+    pub created: i64,
     /// The first item's price lookup key.
     pub lookup_key: Option<String>,
     pub cancel_at_period_end: bool,
@@ -314,11 +374,12 @@ pub trait Payments {
         request: &SessionRequest,
     ) -> impl Future<Output = Result<CreatedSession, PortError>> + Send;
 
-    /// The customer's live (not canceled, not incomplete_expired) subscription, if any.
-    fn live_subscription(
+    /// Every live (not canceled, not incomplete_expired) subscription of these customers
+    /// (all the customers bound to one user).
+    fn live_subscriptions(
         &self,
-        customer: &StripeCustomerId,
-    ) -> impl Future<Output = Result<Option<LiveSubscription>, PortError>> + Send;
+        customers: &[StripeCustomerId],
+    ) -> impl Future<Output = Result<Vec<LiveSubscription>, PortError>> + Send;
 
     /// Moves the subscription's price to the one with `lookup_key`, prorated and invoiced now.
     fn change_subscription_price(
@@ -333,6 +394,13 @@ pub trait Payments {
         &self,
         subscription: &str,
         at_period_end: bool,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Cancels a second live subscription of one user now, crediting its unused time
+    /// (`prorate`, `invoice_now`). Idempotent: an already canceled one is not an error.
+    fn cancel_duplicate(
+        &self,
+        subscription: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// A billing portal session's URL for the customer.

@@ -32,7 +32,10 @@ impl Access {
 pub struct Profile {
     pub sub: UserSub,
     pub email: Email,
+    /// The customer creditgate created at sign-up (or for a pay-first buyer).
     pub customer: StripeCustomerId,
+    /// Customers bound later by claiming a held purchase: their subscriptions are this user's too.
+    pub linked_customers: Vec<StripeCustomerId>,
     pub plan: PlanId,
     /// This period's plan credits; reset, not added to, at each period start.
     pub allowance: Credits,
@@ -63,6 +66,17 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Every Stripe customer bound to this user, its own first.
+    pub fn customers(&self) -> Vec<StripeCustomerId> {
+        let mut all = vec![self.customer.clone()];
+        for c in &self.linked_customers {
+            if !all.contains(c) {
+                all.push(c.clone());
+            }
+        }
+        all
+    }
+
     /// The profile a confirmed sign-up starts with: the free plan, no credits until the credit
     /// manager's first grant, manager generation 1.
     pub fn new_signup(
@@ -76,6 +90,7 @@ impl Profile {
             sub,
             email,
             customer,
+            linked_customers: Vec::new(),
             plan: free_plan,
             allowance: Credits::ZERO,
             purchased: Credits::ZERO,

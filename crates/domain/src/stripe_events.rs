@@ -13,7 +13,8 @@ use crate::lifecycle::{
     reconcile_subscription, revoked_share,
 };
 use crate::ports::{
-    Accounts, Directory, Ledger, PortError, Saved, Scheduler, SessionMode, StripeReads,
+    Accounts, Created, Directory, HeldPurchase, Ledger, NewUser, Payments, PortError, Saved,
+    Scheduler, SessionFacts, SessionMode, StripeReads,
 };
 use crate::profile::Profile;
 
@@ -91,6 +92,32 @@ pub enum HandleError {
     Contention(u32),
 }
 
+/// Why a held purchase could not be claimed (each a 4xx for the caller).
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("no purchase {0} is held for your verified email")]
+    NothingHeld(String),
+    #[error("purchase {0} was claimed by another account")]
+    ClaimedByAnother(String),
+    #[error(transparent)]
+    Handle(#[from] HandleError),
+}
+
+impl From<PortError> for ClaimError {
+    fn from(e: PortError) -> Self {
+        Self::Handle(HandleError::Port(e))
+    }
+}
+
+/// Whom a completed Checkout Session's payment belongs to.
+enum Binding {
+    User(UserSub),
+    /// Held for the owner of its email to claim: settled, bound to nobody.
+    Held(String),
+    /// Names no user creditgate can know: settled with the reason.
+    Unbound(String),
+}
+
 /// Everything that keeps a profile in step with Stripe, built once per cold start: the webhook,
 /// cancel-subscriptions and `creditgate events replay` share it. `store` is the one table
 /// (profiles, links, grants; `Accounts` + `Ledger`).
@@ -110,7 +137,7 @@ const MAX_ATTEMPTS: u32 = 8;
 impl<St, R, D, S> Lifecycle<St, R, D, S>
 where
     St: Accounts + Ledger + Sync,
-    R: StripeReads + Sync,
+    R: StripeReads + Payments + Sync,
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
@@ -203,17 +230,34 @@ where
         id: &str,
         event_time: i64,
     ) -> Result<Handled, HandleError> {
-        let Some(facts) = self.stripe.subscription(id).await? else {
+        let Some(mut facts) = self.stripe.subscription(id).await? else {
             return Ok(Handled::Ignored(format!("Stripe has no subscription {id}")));
         };
+        // Only a link creditgate wrote (sign-up, a pay-first user it created, a verified claim)
+        // binds a subscription to a user; nothing in the subscription does.
         let Some(sub) = self.store.customer_owner(&facts.customer).await? else {
-            // A pay-first buyer's user is made by checkout.session.completed, which then syncs
-            // this subscription itself.
+            // A pay-first buyer's user is made by checkout.session.completed (or a claim),
+            // which then syncs this subscription itself.
             return Ok(Handled::Ignored(format!(
                 "customer {} is not linked to a user (yet)",
                 facts.customer
             )));
         };
+        let profile = self.profile(&sub).await?;
+        let followed = profile.subscription.as_ref().map(|s| s.id.as_str());
+        if followed != Some(id) || !facts.status.is_live() {
+            // A subscription the profile does not follow yet, or the followed one ended: the
+            // user's standing comes from every subscription bound to them, and one bill stays.
+            if let Some(keep) = self.one_subscription(&profile).await?
+                && keep != facts.id
+                && let Some(kept) = self.stripe.subscription(&keep).await?
+            {
+                facts = kept;
+            }
+            facts.chosen = facts.status.is_live();
+        }
+        let id = facts.id.clone();
+        let id = id.as_str();
         for _ in 0..MAX_ATTEMPTS {
             let profile = self.profile(&sub).await?;
             let plan = facts
@@ -273,48 +317,142 @@ where
         Err(HandleError::Contention(MAX_ATTEMPTS))
     }
 
-    /// The user a completed Checkout Session belongs to: `client_reference_id`, else the
-    /// customer's link, else the email's Cognito user, else a new Cognito user (pay-first).
-    async fn session_user(
-        &self,
-        session: &Buyer,
-        now_rfc3339: &str,
-    ) -> Result<UserSub, HandleError> {
-        let customer = &session.customer;
-        if let Some(reference) = &session.client_reference_id {
-            let sub = UserSub::parse(reference).map_err(|e| {
-                HandleError::NotReady(format!("client_reference_id is not a user: {e}"))
-            })?;
-            self.profile(&sub).await?;
-            self.store.link_customer(customer, &sub).await?;
-            return Ok(sub);
-        }
-        if let Some(sub) = self.store.customer_owner(customer).await? {
-            return Ok(sub);
-        }
-        let email = session.email.clone().ok_or_else(|| {
-            HandleError::NotReady("session has no user reference, known customer or email".into())
-        })?;
-        let sub = match self.directory.find_by_email(&email).await? {
-            Some(sub) => sub,
-            None => {
-                let sub = self.directory.create_user(&email).await?;
-                tracing::info!(user_sub = %sub, "pay-first buyer: Cognito user created");
-                sub
-            }
+    /// Every live subscription bound to the user (all their customers): the one kept is
+    /// returned, and every other one that bills is cancelled now with proration, logged and
+    /// counted. Deterministic, so concurrent deliveries cancel the same ones.
+    async fn one_subscription(&self, profile: &Profile) -> Result<Option<String>, HandleError> {
+        let live = self.stripe.live_subscriptions(&profile.customers()).await?;
+        let Some(keep) = lifecycle::keep_one(&live) else {
+            return Ok(None);
         };
-        if self.store.profile(&sub).await?.is_none() {
+        for other in lifecycle::duplicates(&live) {
+            self.stripe.cancel_duplicate(&other.id).await?;
+            tracing::warn!(
+                metric = "duplicate_subscription_cancelled",
+                user_sub = %profile.sub,
+                kept = %keep.id,
+                cancelled = %other.id,
+                "a second live subscription was bound to one user: it was cancelled with proration"
+            );
+        }
+        Ok(Some(keep.id.clone()))
+    }
+
+    /// Whom a completed session's payment belongs to. Only what creditgate wrote with its
+    /// secret key identifies a user: the session's customer, if creditgate linked it (the
+    /// customer sign-up created, which create-session puts on every session it makes).
+    /// `client_reference_id` and the email are what the buyer typed: a customer unknown to
+    /// creditgate is a pay-first buyer, who gets a new user when the email is nobody's, and
+    /// whose purchase is held for the email's owner to claim otherwise.
+    async fn bind(
+        &self,
+        session: &SessionFacts,
+        customer: &StripeCustomerId,
+        event_time: i64,
+    ) -> Result<Binding, HandleError> {
+        if let Some(sub) = self.store.customer_owner(customer).await? {
+            if session
+                .client_reference_id
+                .as_deref()
+                .is_some_and(|r| r != sub.as_str())
+            {
+                tracing::warn!(security = true, session = %session.id, user_sub = %sub,
+                    "client_reference_id differs from the customer's user: ignored (buyer input)");
+            }
+            return Ok(Binding::User(sub));
+        }
+        if session.client_reference_id.is_some() {
+            tracing::info!(security = true, session = %session.id,
+                "pay-first session carries a client_reference_id: buyer input, not used to find a user");
+        }
+        let Some(email) = session.email.clone() else {
+            return Ok(Binding::Unbound(format!(
+                "session {} names no customer of ours and no email",
+                session.id
+            )));
+        };
+        let existing = self.directory.find_by_email(&email).await?;
+        let created = match existing {
+            Some(_) => NewUser::EmailTaken,
+            None => self.directory.create_user(&email).await?,
+        };
+        match created {
+            NewUser::Created(sub) => {
+                tracing::info!(user_sub = %sub, "pay-first buyer: Cognito user created");
+                let profile = Profile::new_signup(
+                    sub.clone(),
+                    email,
+                    customer.clone(),
+                    self.catalogue.free_plan().id().clone(),
+                    rfc3339(event_time),
+                );
+                self.store.create_profile(&profile).await?;
+                Ok(Binding::User(sub))
+            }
+            NewUser::EmailTaken => {
+                let held = HeldPurchase {
+                    session: session.id.clone(),
+                    customer: customer.clone(),
+                    email: email.normalized(),
+                    mode: session.mode,
+                    held_at: event_time,
+                    claimed_by: None,
+                };
+                if self.store.hold_purchase(&held).await? == Created::New {
+                    tracing::warn!(
+                        metric = "purchase_held",
+                        session = %session.id,
+                        customer = %customer,
+                        existing_user = %existing.as_ref().map(UserSub::as_str).unwrap_or("unknown"),
+                        "pay-first purchase held: its email belongs to an existing user, who can claim it signed in with that email verified"
+                    );
+                }
+                Ok(Binding::Held(format!(
+                    "session {} held for the owner of its email to claim",
+                    session.id
+                )))
+            }
+        }
+    }
+
+    /// `POST /purchases/claim`: the user `sub`, whose token carries `verified_email` (verified
+    /// by Cognito), takes a purchase held for that email. The purchase's customer is bound to
+    /// the user and the session applied as if it had been theirs from the start; a second
+    /// live subscription is then resolved as any other. Claiming again changes nothing.
+    pub async fn claim_purchase(
+        &self,
+        sub: &UserSub,
+        verified_email: &Email,
+        session: &str,
+        now: i64,
+    ) -> Result<Handled, ClaimError> {
+        let email = verified_email.normalized();
+        let held = self
+            .store
+            .held_purchases(&email)
+            .await?
+            .into_iter()
+            .find(|h| h.session == session)
+            .ok_or_else(|| ClaimError::NothingHeld(session.to_owned()))?;
+        if held.claimed_by.as_ref().is_some_and(|by| by != sub) {
+            return Err(ClaimError::ClaimedByAnother(session.to_owned()));
+        }
+        if self.store.profile(sub).await?.is_none() {
+            // An invited pay-first user whose profile write failed: the held customer is theirs.
             let profile = Profile::new_signup(
                 sub.clone(),
-                email,
-                customer.clone(),
+                email.clone(),
+                held.customer.clone(),
                 self.catalogue.free_plan().id().clone(),
-                now_rfc3339.to_owned(),
+                rfc3339(now),
             );
             self.store.create_profile(&profile).await?;
         }
-        self.store.link_customer(customer, &sub).await?;
-        Ok(sub)
+        if self.store.claim_purchase(&held, sub).await? == Saved::Conflict {
+            return Err(ClaimError::ClaimedByAnother(session.to_owned()));
+        }
+        tracing::info!(user_sub = %sub, session, customer = %held.customer, "held purchase claimed");
+        Ok(self.checkout_completed(session, now).await?)
     }
 
     pub async fn checkout_completed(
@@ -337,22 +475,9 @@ where
                 "checkout session {id} has no customer"
             )));
         };
-        let session = Buyer {
-            customer,
-            client_reference_id: facts.client_reference_id.clone(),
-            email: facts.email.clone(),
-        };
-        let now = rfc3339(event_time);
-        match facts.mode {
-            SessionMode::Subscription => {
-                let Some(subscription) = facts.subscription.clone() else {
-                    return Ok(Handled::Ignored(format!(
-                        "session {id} has no subscription"
-                    )));
-                };
-                self.session_user(&session, &now).await?;
-                self.sync_subscription(&subscription, event_time).await
-            }
+        // What was bought comes first: a session that sells nothing of ours binds nobody.
+        let pack = match facts.mode {
+            SessionMode::Subscription => None,
             SessionMode::Payment => {
                 let mut credits = 0u64;
                 let mut pack_plan = None;
@@ -371,11 +496,34 @@ where
                         "session {id} sold no credit pack"
                     )));
                 };
-                let sub = self.session_user(&session, &now).await?;
-                self.grant_pack(&sub, id, plan, Credits::new(credits), facts.payment_intent)
+                Some((plan, Credits::new(credits)))
+            }
+            SessionMode::Other => {
+                return Ok(Handled::Ignored(format!("session {id} is not a purchase")));
+            }
+        };
+        let subscription = match (&pack, &facts.subscription) {
+            (None, None) => {
+                return Ok(Handled::Ignored(format!(
+                    "session {id} has no subscription"
+                )));
+            }
+            (_, subscription) => subscription.clone(),
+        };
+        let bound = match self.bind(&facts, &customer, event_time).await? {
+            Binding::User(sub) => sub,
+            Binding::Held(why) => return Ok(Handled::Applied(why)),
+            Binding::Unbound(why) => return Ok(Handled::Ignored(why)),
+        };
+        match (pack, subscription) {
+            (Some((plan, credits)), _) => {
+                self.grant_pack(&bound, id, plan, credits, facts.payment_intent)
                     .await
             }
-            SessionMode::Other => Ok(Handled::Ignored(format!("session {id} is not a purchase"))),
+            (None, Some(subscription)) => self.sync_subscription(&subscription, event_time).await,
+            (None, None) => Ok(Handled::Ignored(format!(
+                "session {id} has no subscription"
+            ))),
         }
     }
 
@@ -491,13 +639,6 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// Who paid in a completed Checkout Session.
-struct Buyer {
-    customer: StripeCustomerId,
-    client_reference_id: Option<String>,
-    email: Option<Email>,
 }
 
 #[cfg(test)]

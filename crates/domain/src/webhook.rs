@@ -106,8 +106,9 @@ pub fn verify(
             .filter(|h| !h.trim().is_empty())
             .ok_or(SignatureError::MissingHeader)?,
     )?;
-    let age = now - header.timestamp;
-    if age.abs() > tolerance {
+    // Saturating: a hostile `t=` (i64::MIN, i64::MAX) is stale, never an overflow.
+    let age = now.saturating_sub(header.timestamp);
+    if age.saturating_abs() > tolerance {
         return Err(SignatureError::Stale { age, tolerance });
     }
     let signed_prefix = format!("{}.", header.timestamp);
@@ -190,6 +191,24 @@ mod tests {
         assert!(verify(BODY, Some(&by_old), &[new.clone(), old.clone()], NOW, 300).is_ok());
         assert!(verify(BODY, Some(&both), &[old], NOW, 300).is_ok());
         assert!(verify(BODY, Some(&by_old), &[new], NOW, 300).is_err());
+    }
+
+    #[test]
+    fn an_extreme_timestamp_is_stale_not_an_overflow() {
+        let s = secret("whsec_test");
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let header = format!("t={t},v1={}", "0".repeat(64));
+            assert!(
+                matches!(
+                    verify(BODY, Some(&header), std::slice::from_ref(&s), NOW, 300),
+                    Err(SignatureError::Stale { .. })
+                ),
+                "t={t}"
+            );
+            for now in [i64::MIN, i64::MAX] {
+                assert!(verify(BODY, Some(&header), std::slice::from_ref(&s), now, 300).is_err());
+            }
+        }
     }
 
     #[test]

@@ -774,8 +774,15 @@ pub fn update_subscription(
 }
 
 /// Cancels at once: status `canceled`, `ended_at` now, `customer.subscription.deleted`.
-pub fn cancel_subscription(state: &mut State, id: &str) -> Result<Value, ApiError> {
+/// `prorate=true` is recorded (as `cancel_prorate` in `GET /_emulator/subscriptions/{id}`'s
+/// proration behaviours); the emulator bills no prorations.
+pub fn cancel_subscription(
+    state: &mut State,
+    id: &str,
+    params: crate::params::Params,
+) -> Result<Value, ApiError> {
     let mut sub = state.subscriptions.fetch("subscription", id, "id")?;
+    let prorate = params.bool("prorate")?.unwrap_or(false);
     if !live(sub["status"].as_str().unwrap_or_default()) {
         return Err(ApiError::invalid(
             format!("No such subscription: '{id}' is already canceled."),
@@ -790,6 +797,13 @@ pub fn cancel_subscription(state: &mut State, id: &str) -> Result<Value, ApiErro
         sub["cancellation_details"]["reason"] = json!("cancellation_requested");
     }
     state.subscriptions.insert(id.to_owned(), sub.clone());
+    if prorate {
+        state
+            .proration_behaviors
+            .entry(id.to_owned())
+            .or_default()
+            .push("cancel_prorate".to_owned());
+    }
     emit(state, "customer.subscription.deleted", &sub, None);
     Ok(sub)
 }

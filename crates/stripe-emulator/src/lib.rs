@@ -428,7 +428,7 @@ fn apply(
         Route::CreatePortalSession => payments::create_portal_session(state, params),
         Route::SetPaymentMethod => billing::set_payment_method(state, id, params),
         Route::ListSubscriptions => billing::list_subscriptions(state, params),
-        Route::CancelSubscription => billing::cancel_subscription(state, id),
+        Route::CancelSubscription => billing::cancel_subscription(state, id, params),
         Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
         Route::Delete => match id.split_once(':') {
             Some(("webhook_endpoint", id)) => webhooks::delete_endpoint(state, id),

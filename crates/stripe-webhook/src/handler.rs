@@ -1,7 +1,7 @@
 use adapters::http::json_response;
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
-use domain::ports::{Accounts, Directory, Ledger, Scheduler, StripeReads};
+use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
 use domain::stripe_events::{EventRef, Handled, Lifecycle};
 use domain::webhook::{
     Claim, DEFAULT_TOLERANCE_SECONDS, EventLedger, Finished, LEASE_SECONDS, WebhookSecret, verify,
@@ -67,7 +67,7 @@ pub enum Outcome {
 pub async fn process<St, R, D, S>(deps: &Deps<St, R, D, S>, event: &EventRef) -> Outcome
 where
     St: Accounts + Ledger + EventLedger + Sync,
-    R: StripeReads + Sync,
+    R: StripeReads + Payments + Sync,
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
@@ -151,7 +151,7 @@ pub async fn handle<St, R, D, S>(
 ) -> Result<Response<Body>, lambda_http::Error>
 where
     St: Accounts + Ledger + EventLedger + Sync,
-    R: StripeReads + Sync,
+    R: StripeReads + Payments + Sync,
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
@@ -178,11 +178,7 @@ where
         tracing::warn!(
             security = true,
             reason = %e,
-            source_ip = request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("unknown"),
+            source_ip = %adapters::http::source_ip(&request),
             "rejected a webhook delivery with a bad signature"
         );
         return Ok(json_response(

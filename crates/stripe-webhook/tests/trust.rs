@@ -1,0 +1,467 @@
+//! Trust boundaries (issue 10), played as an attacker with only what a buyer has: a Checkout
+//! Session with no customer (what a Payment Link makes), completed with any email and any
+//! `client_reference_id`. Only what creditgate wrote with its secret key (the customer sign-up
+//! created, the sessions create-session makes for it) may bind a payment to a user.
+
+mod support;
+
+use domain::account::{CancelOutcome, CheckoutOutcome, CheckoutUrls, cancel, start_checkout};
+use domain::catalogue::SaleMode;
+use domain::ids::{Email, StripeCustomerId, UserSub};
+use domain::lifecycle::{AccessPolicy, LapseMode, SubStatus};
+use domain::ports::{Ledger, Payments};
+use domain::profile::Access;
+use domain::stripe_events::{ClaimError, Handled};
+use serde_json::Value;
+use support::*;
+
+/// Delivers every event after `seen` (and moves `seen` on); each must answer 200.
+async fn deliver_new(deps: &TestDeps, stripe: &Stripe, seen: &mut usize) -> anyhow::Result<()> {
+    let events = stripe.events().await?;
+    for e in &events[(*seen).min(events.len())..] {
+        let (status, body) = deliver(deps, e).await?;
+        anyhow::ensure!(status == 200, "{status}: {body} for {e}");
+    }
+    *seen = events.len();
+    Ok(())
+}
+
+/// What a signed-in user gets from create-session: a session for her own customer (or a change
+/// in place), completed in the emulator as the buyer would.
+async fn own_purchase(
+    stripe: &Stripe,
+    deps: &TestDeps,
+    sub: &str,
+    plan: &str,
+    mode: SaleMode,
+) -> anyhow::Result<CheckoutOutcome> {
+    let urls = CheckoutUrls {
+        success: "https://app.example.com/ok".into(),
+        cancel: "https://app.example.com/cancel".into(),
+    };
+    let outcome = start_checkout(
+        &deps.lifecycle.store,
+        &deps.lifecycle.stripe,
+        &deps.lifecycle.catalogue,
+        &UserSub::parse(sub)?,
+        plan,
+        mode,
+        &urls,
+        &format!("creditgate-checkout-{sub}-{:032x}", rand::random::<u128>()),
+    )
+    .await?;
+    if let CheckoutOutcome::Session(session) = &outcome {
+        stripe
+            .call(
+                "POST",
+                &format!("/_emulator/checkout/sessions/{}/complete", session.id),
+                "",
+            )
+            .await?;
+    }
+    Ok(outcome)
+}
+
+/// A Payment Link purchase: no customer; the buyer types the email and may set the reference.
+async fn link_purchase(
+    stripe: &Stripe,
+    lookup_key: &str,
+    email: &str,
+    reference: Option<&str>,
+) -> anyhow::Result<Value> {
+    stripe
+        .checkout(None, reference, lookup_key, Some(email))
+        .await
+}
+
+/// Ada signs up and subscribes to Power herself.
+async fn ada_on_power(stripe: &Stripe, deps: &TestDeps) -> anyhow::Result<(String, usize)> {
+    let customer = stripe.customer("ada@example.com").await?;
+    sign_up(deps, "ada", "ada@example.com", &customer).await?;
+    own_purchase(stripe, deps, "ada", "power", SaleMode::Subscription).await?;
+    let mut seen = 0;
+    deliver_new(deps, stripe, &mut seen).await?;
+    let p = profile(deps, "ada").await?;
+    anyhow::ensure!(p.plan.as_str() == "power" && p.allowance.get() == 100_000);
+    Ok((customer, seen))
+}
+
+fn customer_of(session: &Value) -> anyhow::Result<StripeCustomerId> {
+    Ok(StripeCustomerId::parse(
+        session["customer"].as_str().unwrap_or_default(),
+    )?)
+}
+
+#[tokio::test]
+async fn a_buyer_paying_with_a_signed_up_users_email_is_held_and_changes_nothing_for_her()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let policy = AccessPolicy {
+        lapse: LapseMode::Disable,
+        ..AccessPolicy::default()
+    };
+    let deps = deps(&stripe, policy)?;
+    let (_, mut seen) = ada_on_power(&stripe, &deps).await?;
+    let before = profile(&deps, "ada").await?;
+    let syncs = deps
+        .lifecycle
+        .directory
+        .syncs
+        .load(std::sync::atomic::Ordering::SeqCst);
+
+    // Case 1: the attacker pays for Basic with Ada's email, then lets the card fail.
+    let session = link_purchase(
+        &stripe,
+        "creditgate_basic_subscription",
+        "ADA@example.com",
+        None,
+    )
+    .await?;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let buyer = customer_of(&session)?;
+    assert_eq!(
+        deps.lifecycle.store.customer_owner(&buyer).await?,
+        None,
+        "the buyer's customer is bound to nobody"
+    );
+    stripe
+        .call(
+            "POST",
+            &format!("/_emulator/customers/{buyer}/payment_method"),
+            "failing=true",
+        )
+        .await?;
+    for _ in 0..3 {
+        stripe.advance_days(16).await?;
+        deliver_new(&deps, &stripe, &mut seen).await?;
+    }
+    let after = profile(&deps, "ada").await?;
+    assert_eq!(after.plan.as_str(), "power");
+    assert_eq!(after.access, Access::Active);
+    assert_eq!(after.customers(), before.customers());
+    assert_eq!(
+        after.subscription.as_ref().map(|s| &s.id),
+        before.subscription.as_ref().map(|s| &s.id),
+        "she still follows her own subscription"
+    );
+    let user = deps.lifecycle.directory.user("ada");
+    assert!(user.as_ref().is_some_and(|u| u.enabled), "{user:?}");
+    assert_eq!(user.and_then(|u| u.plan).as_deref(), Some("power"));
+    assert!(
+        deps.lifecycle
+            .directory
+            .syncs
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= syncs
+    );
+
+    // The purchase is held for the owner of the email, visible to her.
+    let held = deps
+        .lifecycle
+        .store
+        .held_purchases(&Email::parse("ada@example.com")?)
+        .await?;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].session, session["id"].as_str().unwrap_or_default());
+    assert_eq!(held[0].claimed_by, None);
+    // Her own subscription is still live in Stripe, and create-session still sees it.
+    let live = deps
+        .lifecycle
+        .stripe
+        .live_subscriptions(&after.customers())
+        .await?;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].status, SubStatus::Active);
+    let again = own_purchase(&stripe, &deps, "ada", "power", SaleMode::Subscription).await;
+    assert!(
+        again
+            .err()
+            .is_some_and(|e| e.to_string().contains("already subscribed")),
+        "her own plan is recognised"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_reference_id_naming_another_user_binds_nothing_to_her() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let (_, mut seen) = ada_on_power(&stripe, &deps).await?;
+    let before = profile(&deps, "ada").await?;
+
+    // Case 2: a pack and a subscription whose Payment Link carried Ada's sub.
+    let pack = link_purchase(
+        &stripe,
+        "creditgate_power_pack",
+        "eve@example.com",
+        Some("ada"),
+    )
+    .await?;
+    let sub = link_purchase(
+        &stripe,
+        "creditgate_basic_subscription",
+        "eve@example.com",
+        Some("ada"),
+    )
+    .await?;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let after = profile(&deps, "ada").await?;
+    assert_eq!(
+        (after.plan.as_str(), after.allowance, after.purchased),
+        ("power", before.allowance, before.purchased),
+        "nothing lands on Ada"
+    );
+    assert_eq!(after.customers(), before.customers());
+    assert_eq!(
+        after.subscription.as_ref().map(|s| &s.id),
+        before.subscription.as_ref().map(|s| &s.id)
+    );
+    // Eve, who paid, is a pay-first buyer: a user of her own with the pack's credits.
+    let eve = deps
+        .lifecycle
+        .store
+        .customer_owner(&customer_of(&pack)?)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("Eve's pack is bound to nobody"))?;
+    assert_ne!(eve.as_str(), "ada");
+    let eve_profile = profile(&deps, eve.as_str()).await?;
+    assert_eq!(eve_profile.purchased.get(), 100_000);
+    // Her second purchase used another customer with the same email: held for her to claim.
+    assert_eq!(
+        deps.lifecycle
+            .store
+            .customer_owner(&customer_of(&sub)?)
+            .await?,
+        None
+    );
+    let held = deps
+        .lifecycle
+        .store
+        .held_purchases(&Email::parse("eve@example.com")?)
+        .await?;
+    assert_eq!(held.len(), 1);
+    // Ada cannot claim what is held for Eve's email, even naming the session.
+    let session = sub["id"].as_str().unwrap_or_default();
+    let stolen = deps
+        .lifecycle
+        .claim_purchase(
+            &UserSub::parse("ada")?,
+            &Email::parse("ada@example.com")?,
+            session,
+            adapters::unix_now(),
+        )
+        .await;
+    assert!(
+        matches!(stolen, Err(ClaimError::NothingHeld(_))),
+        "{stolen:?}"
+    );
+    // Eve claims it, signed in with her verified email: she is on Basic.
+    let claimed = deps
+        .lifecycle
+        .claim_purchase(
+            &eve,
+            &Email::parse("Eve@Example.com")?,
+            session,
+            adapters::unix_now(),
+        )
+        .await?;
+    assert!(matches!(claimed, Handled::Applied(_)), "{claimed:?}");
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let eve_profile = profile(&deps, eve.as_str()).await?;
+    assert_eq!(
+        (eve_profile.plan.as_str(), eve_profile.allowance.get()),
+        ("basic", 1_000)
+    );
+    assert_eq!(eve_profile.purchased.get(), 100_000, "the pack once");
+    assert_eq!(profile(&deps, "ada").await?.plan.as_str(), "power");
+    Ok(())
+}
+
+#[tokio::test]
+async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_one_bill()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = stripe.customer("ada@example.com").await?;
+    sign_up(&deps, "ada", "ada@example.com", &customer).await?;
+    own_purchase(&stripe, &deps, "ada", "basic", SaleMode::Subscription).await?;
+    let mut seen = 0;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let first = profile(&deps, "ada")
+        .await?
+        .subscription
+        .map(|s| s.id)
+        .unwrap_or_default();
+
+    // Case 3: she buys Power through a Payment Link with her own email.
+    let session = link_purchase(
+        &stripe,
+        "creditgate_power_subscription",
+        "ada@example.com",
+        None,
+    )
+    .await?;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let p = profile(&deps, "ada").await?;
+    assert_eq!(p.plan.as_str(), "basic", "held, not merged silently");
+    let id = session["id"].as_str().unwrap_or_default();
+    let ada = UserSub::parse("ada")?;
+    // Claiming needs her verified email; the handler answers 403 without it (account tests).
+    let claimed = deps
+        .lifecycle
+        .claim_purchase(
+            &ada,
+            &Email::parse("ada@example.com")?,
+            id,
+            adapters::unix_now(),
+        )
+        .await?;
+    assert!(matches!(claimed, Handled::Applied(_)), "{claimed:?}");
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let p = profile(&deps, "ada").await?;
+    assert_eq!(p.customers().len(), 2);
+    assert_eq!((p.plan.as_str(), p.allowance.get()), ("power", 100_000));
+    let second = session["subscription"].as_str().unwrap_or_default();
+    assert_eq!(p.subscription.as_ref().map(|s| s.id.as_str()), Some(second));
+    // One bill: the older subscription was cancelled with proration.
+    let old = stripe.subscription(&first).await?;
+    assert_eq!(old["status"], "canceled");
+    let view = stripe
+        .call("GET", &format!("/_emulator/subscriptions/{first}"), "")
+        .await?;
+    assert!(
+        view["proration_behaviors"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|x| x == "cancel_prorate")),
+        "{view}"
+    );
+    let live = deps
+        .lifecycle
+        .stripe
+        .live_subscriptions(&p.customers())
+        .await?;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id, second);
+    // Claiming again changes nothing.
+    deps.lifecycle
+        .claim_purchase(
+            &ada,
+            &Email::parse("ada@example.com")?,
+            id,
+            adapters::unix_now(),
+        )
+        .await?;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    assert_eq!(profile(&deps, "ada").await?.allowance.get(), 100_000);
+    // create-session and cancel see the claimed subscription.
+    let change = own_purchase(&stripe, &deps, "ada", "basic", SaleMode::Subscription).await?;
+    assert!(
+        matches!(&change, CheckoutOutcome::PlanChanged { subscription, .. } if subscription == second),
+        "{change:?}"
+    );
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let cancelled = cancel(
+        &deps.lifecycle,
+        &deps.lifecycle.stripe,
+        &ada,
+        false,
+        adapters::unix_now(),
+    )
+    .await?;
+    assert!(
+        matches!(&cancelled, CancelOutcome::Now { subscription, .. } if subscription == second),
+        "{cancelled:?}"
+    );
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    assert_eq!(profile(&deps, "ada").await?.plan.as_str(), "free");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_checkouts_of_one_user_leave_one_live_subscription() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = stripe.customer("ada@example.com").await?;
+    sign_up(&deps, "ada", "ada@example.com", &customer).await?;
+    // Two tabs: both sessions created before either completes, both paid.
+    let a = stripe
+        .checkout(
+            Some(&customer),
+            Some("ada"),
+            "creditgate_basic_subscription",
+            None,
+        )
+        .await?;
+    let b = stripe
+        .checkout(
+            Some(&customer),
+            Some("ada"),
+            "creditgate_power_subscription",
+            None,
+        )
+        .await?;
+    let mut seen = 0;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let live = deps
+        .lifecycle
+        .stripe
+        .live_subscriptions(&[StripeCustomerId::parse(&customer)?])
+        .await?;
+    let kept = b["subscription"].as_str().unwrap_or_default();
+    assert_eq!(
+        live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [kept]
+    );
+    let old = a["subscription"].as_str().unwrap_or_default();
+    assert_eq!(stripe.subscription(old).await?["status"], "canceled");
+    let p = profile(&deps, "ada").await?;
+    assert_eq!(p.plan.as_str(), "power");
+    assert_eq!(p.subscription.as_ref().map(|s| s.id.as_str()), Some(kept));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_session_that_names_no_user_settles_and_never_fails() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    // Case 4: a reference that is no user (and one that is no valid sub at all).
+    link_purchase(
+        &stripe,
+        "creditgate_basic_pack",
+        "new@example.com",
+        Some("no-such-user"),
+    )
+    .await?;
+    link_purchase(
+        &stripe,
+        "creditgate_basic_subscription",
+        "other@example.com",
+        Some("../../etc/passwd"),
+    )
+    .await?;
+    let mut seen = 0;
+    deliver_new(&deps, &stripe, &mut seen).await?;
+    let events = deps
+        .lifecycle
+        .store
+        .events
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    assert!(
+        events.values().all(|(status, ..)| status != "failed"),
+        "{events:?}"
+    );
+    // Each buyer got a user of their own.
+    let users = deps
+        .lifecycle
+        .directory
+        .users
+        .lock()
+        .map(|u| u.clone())
+        .unwrap_or_default();
+    let emails: Vec<_> = users.values().map(|u| u.email.as_str()).collect();
+    assert!(emails.contains(&"new@example.com") && emails.contains(&"other@example.com"));
+    Ok(())
+}
