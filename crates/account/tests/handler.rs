@@ -77,3 +77,117 @@ async fn me_shows_plan_credits_and_the_key_prefix_and_routes_are_checked() -> an
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn claiming_needs_a_verified_email_a_session_id_and_a_purchase_held_for_that_email()
+-> anyhow::Result<()> {
+    use adapters::fakes::api_request_with_claims;
+    use domain::ids::{Email, StripeCustomerId};
+    use domain::ports::{HeldPurchase, Ledger, SessionMode};
+    use serde_json::json;
+
+    let accounts = InMemoryAccounts::default();
+    accounts.create_profile(&signed_up("user-1")).await?;
+    accounts
+        .hold_purchase(&HeldPurchase {
+            session: "cs_test_held".into(),
+            customer: StripeCustomerId::parse("cus_buyer")?,
+            email: Email::parse("ada@example.com")?,
+            mode: SessionMode::Payment,
+            held_at: 1,
+            claimed_by: None,
+        })
+        .await?;
+    let deps = Deps {
+        lifecycle: Lifecycle {
+            store: accounts,
+            stripe: unreachable_stripe(),
+            directory: FakeDirectory::default(),
+            scheduler: FakeScheduler::default(),
+            catalogue: Catalogue::bundled()?,
+            policy: AccessPolicy::default(),
+            free_period_override: None,
+        },
+        portal_return_url: "https://app.example.com/account".into(),
+    };
+    let call = |claims: Value, body: &'static str| {
+        let deps = &deps;
+        async move {
+            let response = handle(
+                deps,
+                api_request_with_claims("POST", "/purchases/claim", Some(claims), body),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body: Value = serde_json::from_slice(response.body().as_ref())?;
+            anyhow::Ok((response.status().as_u16(), body))
+        }
+    };
+    let verified = json!({"sub": "user-1", "email": "ada@example.com", "email_verified": "true"});
+    let unverified =
+        json!({"sub": "user-1", "email": "ada@example.com", "email_verified": "false"});
+    let access_token = json!({"sub": "user-1", "client_id": "web"});
+    let other = json!({"sub": "user-1", "email": "eve@example.com", "email_verified": "true"});
+    let held = r#"{"session": "cs_test_held"}"#;
+    let cases = [
+        (unverified, held, 403, "verified"),
+        (access_token, held, 403, "verified"),
+        (verified.clone(), r#"{}"#, 400, "`session` is required"),
+        (verified.clone(), r#"{"session": "sub_1"}"#, 400, "cs_"),
+        (
+            verified.clone(),
+            r#"{"session": "cs_test_held", "sub": "x"}"#,
+            400,
+            "unknown field `sub`",
+        ),
+        (
+            other,
+            held,
+            404,
+            "no purchase cs_test_held is held for your verified email",
+        ),
+        (
+            verified.clone(),
+            r#"{"session": "cs_test_other"}"#,
+            404,
+            "no purchase",
+        ),
+    ];
+    for (claims, body, status, message) in cases {
+        let (got, answer) = call(claims.clone(), body).await?;
+        assert_eq!(got, status, "{claims} {body}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{answer}"
+        );
+    }
+    // /me lists the held purchase only for the verified owner of the email.
+    let me = |claims: Value| {
+        let deps = &deps;
+        async move {
+            let response = handle(
+                deps,
+                api_request_with_claims("GET", "/me", Some(claims), ""),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body: Value = serde_json::from_slice(response.body().as_ref())?;
+            anyhow::Ok((response.status().as_u16(), body))
+        }
+    };
+    let (status, view) = me(verified).await?;
+    assert_eq!(status, 200);
+    assert_eq!(view["held_purchases"][0]["session"], "cs_test_held");
+    assert_eq!(view["held_purchases"][0]["mode"], "pack");
+    assert_eq!(
+        view["subscriptions"],
+        Value::Null,
+        "Stripe unreachable: best effort"
+    );
+    let (_, view) = me(json!({"sub": "user-1", "email": "ada@example.com"})).await?;
+    assert_eq!(view["held_purchases"], json!([]), "not verified: not shown");
+    Ok(())
+}
