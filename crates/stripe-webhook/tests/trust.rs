@@ -619,7 +619,7 @@ mod property {
     async fn play(seed: u64, acts: &[Act], outsiders: bool) -> anyhow::Result<Vec<Value>> {
         let stripe = Stripe::start().await?;
         let policy = AccessPolicy {
-            lapse: if seed % 2 == 0 {
+            lapse: if seed.is_multiple_of(2) {
                 LapseMode::Downgrade
             } else {
                 LapseMode::Disable
