@@ -3,9 +3,11 @@
 //! emulator and moto hold afterwards. Each test starts its own stack on free ports.
 
 mod account;
+mod api;
 mod credit_manager;
 mod event_ledger;
 mod metering;
 mod plans_sync;
 mod signup;
+mod trust;
 mod webhook;

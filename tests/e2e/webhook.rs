@@ -302,8 +302,9 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
     .await?;
     assert_eq!(p.plan.as_str(), "free", "a pack changes no plan");
 
-    // A buyer whose sign-up trigger has not run yet: checkout.session.completed cannot find
-    // the profile, fails, and is retried by the emulator until we stop its deliveries.
+    // A buyer whose sign-up trigger has not run yet pays through a link whose reference names
+    // her: the reference is buyer input and her email is taken, so the purchase is held (200,
+    // nothing failed) until she, signed up and signed in with that email verified, claims it.
     let grace = stack
         .cognito
         .admin_create_user()
@@ -313,6 +314,12 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
             aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
                 .name("email")
                 .value("grace@example.com")
+                .build()?,
+        )
+        .user_attributes(
+            aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                .name("email_verified")
+                .value("true")
                 .build()?,
         )
         .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
@@ -335,7 +342,7 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         &format!("mode=payment&customer_email=grace@example.com&client_reference_id={grace}&line_items[0][price]={price}&success_url=http://127.0.0.1/ok"),
     )
     .await?;
-    let id = session["id"].as_str().unwrap_or_default();
+    let id = session["id"].as_str().unwrap_or_default().to_owned();
     stack
         .emulator(
             "POST",
@@ -343,22 +350,18 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
             "",
         )
         .await?;
-    let failed = eventually(WAIT, "the failed event record", || async {
-        Ok(store
-            .failed_events()
+    let email = domain::ids::Email::parse("grace@example.com")?;
+    eventually(WAIT, "the purchase held for Grace's email", || async {
+        Ok(domain::ports::Ledger::held_purchases(&store, &email)
             .await?
             .into_iter()
-            .find(|e| e.event_type == "checkout.session.completed"))
+            .find(|h| h.session == id))
     })
     .await?;
-    assert!(failed.last_error.contains("no profile"), "{failed:?}");
-    let endpoints = stack.emulator("GET", "/v1/webhook_endpoints", "").await?;
-    let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
-    stack
-        .emulator("DELETE", &format!("/v1/webhook_endpoints/{endpoint}"), "")
-        .await?;
+    assert!(store.failed_events().await?.is_empty(), "held, not failed");
+    assert!(store.profile(&grace).await?.is_none(), "bound to nobody");
 
-    // The cause is fixed (her sign-up completes); the replay applies the event once.
+    // Her sign-up completes; she claims the purchase with her verified email, once.
     let (status, body) = stack
         .invoke(
             "post-confirmation",
@@ -372,10 +375,117 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         )
         .await?;
     anyhow::ensure!(status == 200, "post-confirmation: {status} {body}");
+    let claims = serde_json::json!({
+        "sub": grace.as_str(), "email": "grace@example.com", "email_verified": "true",
+        "token_use": "id",
+    });
+    let claim = serde_json::json!({
+        "version": "2.0", "routeKey": "POST /purchases/claim", "rawPath": "/purchases/claim",
+        "rawQueryString": "", "headers": {"content-type": "application/json"},
+        "requestContext": {"accountId": "123456789012", "apiId": "local", "domainName": "localhost",
+            "domainPrefix": "localhost", "requestId": "e2e", "routeKey": "POST /purchases/claim",
+            "stage": "$default", "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": "POST", "path": "/purchases/claim", "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "e2e"},
+            "authorizer": {"jwt": {"claims": claims, "scopes": null}}},
+        "body": serde_json::json!({"session": id}).to_string(), "isBase64Encoded": false
+    });
+    for _ in 0..2 {
+        let (status, raw) = stack.invoke("account", &claim).await?;
+        let answer: serde_json::Value = serde_json::from_str(&raw)?;
+        assert_eq!(
+            (status, answer["statusCode"].as_u64()),
+            (200, Some(200)),
+            "{raw}"
+        );
+    }
+    let p = profile_where(&stack, &store, &grace, "the claimed pack", |p| {
+        p.purchased.get() == 1_000
+    })
+    .await?;
+    assert_eq!(p.purchased.get(), 1_000, "once");
+
+    // A failed event is replayed once its cause is fixed: Ada's subscription is moved (as in
+    // the dashboard) to a price that is no plan, so its update fails; the price then gets
+    // Power's lookup key, and the replay applies it once.
+    let out = stack.creditgate(&["local", "checkout", "ada@example.com", "basic"])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "checkout: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = profile_where(&stack, &store, &ada, "Ada on Basic", |p| {
+        p.plan.as_str() == "basic"
+    })
+    .await?;
+    let subscription = p
+        .subscription
+        .as_ref()
+        .map(|s| s.id.clone())
+        .unwrap_or_default();
+    eventually(WAIT, "the Basic checkout's events delivered", || async {
+        let events = stripe_emulator::client::events(
+            &stack.var("STRIPE_API_BASE")?,
+            &stack.var("STRIPE_SECRET_KEY")?,
+        )
+        .await?;
+        Ok(events
+            .iter()
+            .all(|e| e["pending_webhooks"] == 0)
+            .then_some(()))
+    })
+    .await?;
+    let stray = stack
+        .emulator(
+            "POST",
+            "/v1/prices",
+            "product=creditgate_power&currency=gbp&unit_amount=5000&recurring[interval]=month",
+        )
+        .await?;
+    let stray = stray["id"].as_str().unwrap_or_default().to_owned();
+    let current = stack
+        .emulator("GET", &format!("/v1/subscriptions/{subscription}"), "")
+        .await?;
+    let item = current["items"]["data"][0]["id"]
+        .as_str()
+        .unwrap_or_default();
+    stack
+        .emulator(
+            "POST",
+            &format!("/v1/subscriptions/{subscription}"),
+            &format!("items[0][id]={item}&items[0][price]={stray}"),
+        )
+        .await?;
+    let failed = eventually(WAIT, "the failed event record", || async {
+        Ok(store
+            .failed_events()
+            .await?
+            .into_iter()
+            .find(|e| e.event_type == "customer.subscription.updated"))
+    })
+    .await?;
+    assert!(
+        failed.last_error.contains("no plan in plans.json"),
+        "{failed:?}"
+    );
+    let endpoints = stack.emulator("GET", "/v1/webhook_endpoints", "").await?;
+    let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
+    stack
+        .emulator("DELETE", &format!("/v1/webhook_endpoints/{endpoint}"), "")
+        .await?;
+
+    // The cause is fixed (the price is given Power's lookup key); the replay applies it once.
+    stack
+        .emulator(
+            "POST",
+            &format!("/v1/prices/{stray}"),
+            "lookup_key=creditgate_power_subscription&transfer_lookup_key=true",
+        )
+        .await?;
     let out = stack.creditgate(&["events", "replay", "--dry-run"])?;
     let listed = String::from_utf8(out.stdout)?;
     assert!(listed.contains(&failed.id), "{listed}");
-    let out = stack.creditgate(&["events", "replay", "--type", "checkout.session.*"])?;
+    let out = stack.creditgate(&["events", "replay", "--type", "customer.subscription.*"])?;
     let replayed = String::from_utf8(out.stdout)?;
     anyhow::ensure!(
         out.status.success(),
@@ -387,16 +497,17 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         "{replayed}"
     );
     let p = store
-        .profile(&grace)
+        .profile(&ada)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no profile"))?;
-    assert_eq!(p.purchased.get(), 1_000);
-    assert!(store.failed_events().await?.is_empty());
+    assert_eq!(p.plan.as_str(), "power");
+    let left = store.failed_events().await?;
+    assert!(left.is_empty(), "{left:?}");
     let out = stack.creditgate(&["events", "replay"])?;
     assert!(String::from_utf8(out.stdout)?.contains("no failed events match"));
     assert_eq!(
-        store.profile(&grace).await?.map(|p| p.purchased.get()),
-        Some(1_000),
+        store.profile(&ada).await?.map(|p| p.plan.to_string()),
+        Some("power".to_owned()),
         "once"
     );
 

@@ -371,7 +371,13 @@ where
                 session.id
             )));
         };
-        let existing = self.directory.find_by_email(&email).await?;
+        // As typed and lowercased (Cognito's email filter is exact; the pool's usernames are
+        // case-insensitive, so creating a user for another case of a taken email is refused).
+        let mut existing = self.directory.find_by_email(&email).await?;
+        let email = email.normalized();
+        if existing.is_none() && session.email.as_ref() != Some(&email) {
+            existing = self.directory.find_by_email(&email).await?;
+        }
         let created = match existing {
             Some(_) => NewUser::EmailTaken,
             None => self.directory.create_user(&email).await?,
@@ -393,7 +399,7 @@ where
                 let held = HeldPurchase {
                     session: session.id.clone(),
                     customer: customer.clone(),
-                    email: email.normalized(),
+                    email,
                     mode: session.mode,
                     held_at: event_time,
                     claimed_by: None,

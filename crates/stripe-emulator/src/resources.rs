@@ -440,7 +440,37 @@ pub fn update_price(state: &mut State, id: &str, params: Params) -> Result<Value
             Some(previous_attributes(&old, &updated)),
         );
     }
+    refresh_subscription_prices(state);
     Ok(updated)
+}
+
+/// Stripe serves a subscription item's price as the price is now (a lookup key moved by
+/// `transfer_lookup_key`, say), not as it was when the item was made.
+fn refresh_subscription_prices(state: &mut State) {
+    let ids: Vec<String> = state
+        .subscriptions
+        .newest_first()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    for id in ids {
+        let Some(sub) = state.subscriptions.get(&id) else {
+            continue;
+        };
+        let mut fresh = sub.clone();
+        if let Some(items) = fresh["items"]["data"].as_array_mut() {
+            for item in items {
+                if let Some(price) = item["price"]["id"]
+                    .as_str()
+                    .and_then(|p| state.prices.get(p))
+                {
+                    item["price"] = price.clone();
+                }
+            }
+        }
+        if let Some(slot) = state.subscriptions.get_mut(&id) {
+            *slot = fresh;
+        }
+    }
 }
 
 pub fn list_prices(state: &State, params: Params) -> Result<Value, ApiError> {
