@@ -346,7 +346,11 @@ async fn her_own_link_purchase_is_claimed_and_one_subscription_and_one_bill_rema
     })
     .await?;
 
-    // Case 3: she also buys Basic through a Payment Link with her own email: held, not merged.
+    // Case 3: a day later she also buys Basic through a Payment Link with her own email: held,
+    // not merged.
+    stack
+        .emulator("POST", "/_emulator/clock/advance", "seconds=86400")
+        .await?;
     let link = link_purchase(
         &stack,
         "creditgate_basic_subscription",
