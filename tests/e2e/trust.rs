@@ -380,6 +380,7 @@ async fn her_own_link_purchase_is_claimed_and_one_subscription_and_one_bill_rema
     )
     .await?;
     assert_eq!(status, 404, "{answer}");
+    // She has a live subscription: the claim replaces it only when she says so.
     let (status, answer) = call(
         &stack,
         "account",
@@ -387,6 +388,23 @@ async fn her_own_link_purchase_is_claimed_and_one_subscription_and_one_bill_rema
         "/purchases/claim",
         Some(&grace),
         &body,
+    )
+    .await?;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("replace_subscription")),
+        "{answer}"
+    );
+    let replace = json!({ "session": session, "replace_subscription": true }).to_string();
+    let (status, answer) = call(
+        &stack,
+        "account",
+        "POST",
+        "/purchases/claim",
+        Some(&grace),
+        &replace,
     )
     .await?;
     assert_eq!(status, 200, "{answer}");
@@ -399,7 +417,7 @@ async fn her_own_link_purchase_is_claimed_and_one_subscription_and_one_bill_rema
     })
     .await?;
     assert_eq!(p.customers().len(), 2);
-    // One bill: the older subscription was cancelled with proration.
+    // One bill: the subscription she replaced was cancelled with proration.
     let old = first["subscription"].as_str().unwrap_or_default();
     let view = stack
         .emulator("GET", &format!("/_emulator/subscriptions/{old}"), "")

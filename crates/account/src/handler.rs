@@ -1,7 +1,7 @@
 use adapters::http::{ApiError, caller, json_object, json_response, verified_email};
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
-use domain::account::{AccountError, me};
+use domain::account::{AccountError, me, me_without_profile};
 use domain::ids::ApiKey;
 use domain::ports::{Accounts, ApiKeys, Directory, Ledger, Payments, Scheduler, StripeReads};
 use domain::stripe_events::{Handled, Lifecycle};
@@ -60,11 +60,9 @@ where
         return claim(deps, request, &sub).await;
     }
     json_object(request, &[])?;
-    let profile = store
-        .profile(&sub)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::from(AccountError::NoProfile))?;
+    let Some(profile) = store.profile(&sub).await.map_err(ApiError::internal)? else {
+        return no_profile(deps, request, path).await;
+    };
     match path {
         "/me" => {
             // Purchases held for the caller's email are shown only when the token says the
@@ -116,6 +114,36 @@ where
     }
 }
 
+/// The caller has no profile. A pay-first buyer whose account was made but whose profile write
+/// failed has purchases held for her verified email: `/me` lists them so she can claim them (the
+/// claim makes her profile); anyone else gets 404.
+async fn no_profile<St, R, D, S>(
+    deps: &Deps<St, R, D, S>,
+    request: &Request,
+    path: &str,
+) -> Result<Response<Body>, ApiError>
+where
+    St: Accounts + ApiKeys + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let held = match (path, verified_email(request)) {
+        ("/me", Some(email)) => deps
+            .lifecycle
+            .store
+            .held_purchases(&email)
+            .await
+            .map_err(ApiError::internal)?,
+        _ => Vec::new(),
+    };
+    if !held.iter().any(|h| h.claimed_by.is_none()) {
+        return Err(ApiError::from(AccountError::NoProfile));
+    }
+    let view = me_without_profile(&held);
+    Ok(json_response(StatusCode::OK, view))
+}
+
 /// `POST /purchases/claim` `{"session": "cs_..."}`: a purchase held for the caller's verified
 /// email becomes the caller's.
 async fn claim<St, R, D, S>(
@@ -129,7 +157,16 @@ where
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
-    let body = json_object(request, &["session"])?;
+    let body = json_object(request, &["session", "replace_subscription"])?;
+    let replace = match body.get("replace_subscription") {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`replace_subscription` must be true or false",
+            ));
+        }
+    };
     let session = body
         .get("session")
         .and_then(|s| s.as_str())
@@ -142,7 +179,7 @@ where
     let email = verified_email(request).ok_or(AccountError::EmailNotVerified)?;
     let handled = deps
         .lifecycle
-        .claim_purchase(sub, &email, session, adapters::unix_now())
+        .claim_purchase(sub, &email, session, replace, adapters::unix_now())
         .await
         .map_err(AccountError::from)?;
     let result = match handled {

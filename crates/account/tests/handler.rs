@@ -94,6 +94,7 @@ async fn claiming_needs_a_verified_email_a_session_id_and_a_purchase_held_for_th
             customer: StripeCustomerId::parse("cus_buyer")?,
             email: Email::parse("ada@example.com")?,
             mode: SessionMode::Payment,
+            plan: Some(domain::ids::PlanId::parse("basic")?),
             held_at: 1,
             claimed_by: None,
         })
@@ -187,7 +188,24 @@ async fn claiming_needs_a_verified_email_a_session_id_and_a_purchase_held_for_th
         Value::Null,
         "Stripe unreachable: best effort"
     );
+    assert_eq!(view["held_purchases"][0]["plan"], "basic");
     let (_, view) = me(json!({"sub": "user-1", "email": "ada@example.com"})).await?;
     assert_eq!(view["held_purchases"], json!([]), "not verified: not shown");
+    // A signed-in user with no account yet (a pay-first buyer whose profile write failed) sees
+    // what is held for her verified email, so she can claim it; without holds it is 404.
+    let (status, view) =
+        me(json!({"sub": "user-9", "email": "ada@example.com", "email_verified": "true"})).await?;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["held_purchases"][0]["session"], "cs_test_held");
+    assert_eq!(view["account"], Value::Null);
+    let (status, _) =
+        me(json!({"sub": "user-9", "email": "eve@example.com", "email_verified": "true"})).await?;
+    assert_eq!(status, 404);
+    let (status, answer) = call(
+        json!({"sub": "user-1", "email": "ada@example.com", "email_verified": "true"}),
+        r#"{"session": "cs_test_held", "replace_subscription": "yes"}"#,
+    )
+    .await?;
+    assert_eq!(status, 400, "{answer}");
     Ok(())
 }

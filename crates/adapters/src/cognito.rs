@@ -122,11 +122,27 @@ impl Directory for CognitoDirectory {
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<UserSub>, PortError> {
         let escaped = email.as_str().replace('\\', "\\\\").replace('"', "\\\"");
-        Ok(self
-            .first_user(format!("email = \"{escaped}\""))
-            .await?
-            .as_ref()
-            .and_then(sub_of))
+        let out = self
+            .client
+            .list_users()
+            .user_pool_id(&self.pool)
+            .filter(format!("email = \"{escaped}\""))
+            .limit(1)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out.users.unwrap_or_default().first().and_then(sub_of)),
+            // A filter Cognito cannot take (an email it would refuse anyway) finds nobody; the
+            // create that follows then settles the purchase as refused or taken.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_invalid_parameter_exception()) =>
+            {
+                tracing::warn!("Cognito refused the email filter: treated as no match");
+                Ok(None)
+            }
+            Err(e) => Err(PortError::new("find Cognito user", e)),
+        }
     }
 
     async fn create_user(&self, email: &Email) -> Result<NewUser, PortError> {
@@ -155,6 +171,18 @@ impl Directory for CognitoDirectory {
                     .is_some_and(|e| e.is_username_exists_exception()) =>
             {
                 Ok(NewUser::EmailTaken)
+            }
+            // The email itself is refused (length, characters): no retry can change that.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_invalid_parameter_exception()) =>
+            {
+                Ok(NewUser::Refused(format!(
+                    "Cognito refused the buyer's email: {}",
+                    e.as_service_error()
+                        .and_then(|e| e.meta().message())
+                        .unwrap_or("invalid parameter")
+                )))
             }
             Err(e) => Err(PortError::new("create Cognito user", e)),
         }

@@ -20,20 +20,36 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Fails the next `n` calls, then behaves.
+/// Fails the next `n` calls (or the next call of one named operation), then behaves.
 #[derive(Default)]
-pub struct FailNext(AtomicU32);
+pub struct FailNext(AtomicU32, Mutex<Vec<&'static str>>);
 
 impl FailNext {
     pub fn set(&self, n: u32) {
         self.0.store(n, Ordering::SeqCst);
     }
 
+    /// Fails the next call of `operation` (as the port names it, e.g. "create profile") once.
+    pub fn once(&self, operation: &'static str) {
+        lock(&self.1).push(operation);
+    }
+
     fn check(&self, operation: &'static str) -> Result<(), PortError> {
-        let failed = self
-            .0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+        let named = {
+            let mut ops = lock(&self.1);
+            match ops.iter().position(|o| *o == operation) {
+                Some(i) => {
+                    ops.remove(i);
+                    true
+                }
+                None => false,
+            }
+        };
+        let failed = named
+            || self
+                .0
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
         if failed {
             Err(PortError::new(operation, "injected failure"))
         } else {

@@ -72,7 +72,9 @@ impl From<AccountError> for ApiError {
             AccountError::Refused(_) => Self::bad_request(e.to_string()),
             AccountError::EmailNotVerified => Self::new(StatusCode::FORBIDDEN, e.to_string()),
             AccountError::Claim(ClaimError::NothingHeld(_)) => Self::not_found(e.to_string()),
-            AccountError::Claim(ClaimError::ClaimedByAnother(_)) => Self::conflict(e.to_string()),
+            AccountError::Claim(
+                ClaimError::ClaimedByAnother(_) | ClaimError::WouldReplace { .. },
+            ) => Self::conflict(e.to_string()),
             AccountError::Port(_) | AccountError::Sync(_) | AccountError::Claim(_) => {
                 Self::internal(e)
             }

@@ -245,6 +245,8 @@ pub struct HoldItem {
     pub email: String,
     /// `subscription` or `payment`.
     pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
     pub held_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_by: Option<String>,
@@ -267,6 +269,7 @@ impl From<&domain::ports::HeldPurchase> for HoldItem {
                 SessionMode::Other => "other",
             }
             .into(),
+            plan_id: h.plan.as_ref().map(|p| p.to_string()),
             held_at: h.held_at,
             claimed_by: h.claimed_by.as_ref().map(|s| s.to_string()),
             claimed_at: None,
@@ -288,6 +291,7 @@ impl TryFrom<HoldItem> for domain::ports::HeldPurchase {
                 "payment" => SessionMode::Payment,
                 _ => SessionMode::Other,
             },
+            plan: item.plan_id.as_deref().map(PlanId::parse).transpose()?,
             held_at: item.held_at,
             claimed_by: item.claimed_by.as_deref().map(UserSub::parse).transpose()?,
         })

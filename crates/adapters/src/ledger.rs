@@ -236,20 +236,28 @@ impl Ledger for DynamoStore {
         &self,
         email: &domain::ids::Email,
     ) -> Result<Vec<HeldPurchase>, PortError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :session)")
-            .expression_attribute_values(":pk", s(hold_pk(email)))
-            .expression_attribute_values(":session", s("SESSION#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| PortError::new("read held purchases", e))?;
-        let mut held = out
-            .items
-            .unwrap_or_default()
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :session)")
+                .expression_attribute_values(":pk", s(hold_pk(email)))
+                .expression_attribute_values(":session", s("SESSION#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| PortError::new("read held purchases", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut held = items
             .into_iter()
             .map(|item| {
                 serde_dynamo::from_item::<_, HoldItem>(item)

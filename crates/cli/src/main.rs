@@ -7,9 +7,10 @@
 //!   Cognito and invokes post-confirmation through `cargo lambda watch` with the event Cognito
 //!   would send (moto calls no triggers).
 //! - `creditgate local api-key EMAIL`: issues (rotates) the user's API key and prints it once.
-//! - `creditgate local checkout EMAIL PLAN [--pack]`: what a buyer does in Stripe Checkout,
-//!   against the stripe-emulator: a session for the user's customer, completed at once; the
-//!   emulator then delivers the events to the webhook.
+//! - `creditgate local checkout EMAIL PLAN [--pack]`: buys by create-session's rules against the
+//!   stripe-emulator: a session for the user's own customer, completed at once (the emulator
+//!   then delivers the events to the webhook); with a live subscription, another plan is a
+//!   change in place and the same plan is refused.
 //! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
 //!   re-processes failed webhook events (fetched from Stripe) with the webhook's own code.
 //!
@@ -104,9 +105,13 @@ enum LocalCommand {
     },
     /// Issue (or rotate) a signed-up user's API key and print it; the old key stops working.
     ApiKey { email: String },
-    /// Buy a plan in (emulated) Stripe Checkout for a signed-up user.
+    /// Buy a plan for a signed-up user, by the rules create-session applies: a Checkout Session
+    /// for her own customer, completed in the stripe-emulator; with a live subscription, another
+    /// plan changes it in place (prorated) and the same plan is refused.
     Checkout {
+        /// The signed-up user's email (`creditgate local signup EMAIL` first).
         email: String,
+        /// A plan id from plans.json sold as a subscription (or, with --pack, as a pack): basic, power.
         plan: String,
         /// Buy the plan's one-off credit pack instead of subscribing.
         #[arg(long)]

@@ -38,7 +38,7 @@ pub struct Deps<A, P> {
 
 /// The caller's `Idempotency-Key`, scoped to the caller; a fresh random key without one (the
 /// client's own retries of one request then still reuse it inside the Stripe client).
-fn idempotency_key(request: &Request, sub: &str) -> Result<String, ApiError> {
+fn idempotency_key(request: &Request, sub: &domain::ids::UserSub) -> Result<String, ApiError> {
     match request.headers().get("idempotency-key") {
         None => Ok(format!(
             "creditgate-checkout-{sub}-{:032x}",
@@ -54,7 +54,7 @@ fn idempotency_key(request: &Request, sub: &str) -> Result<String, ApiError> {
                         "Idempotency-Key must be 1 to 200 printable ASCII characters",
                     )
                 })?;
-            Ok(format!("creditgate-checkout-{sub}-{value}"))
+            Ok(domain::account::scoped_idempotency_key(sub, value))
         }
     }
 }
@@ -81,7 +81,7 @@ where
             ));
         }
     };
-    let key = idempotency_key(request, sub.as_str())?;
+    let key = idempotency_key(request, &sub)?;
     let outcome = start_checkout(
         &deps.accounts,
         &deps.stripe,

@@ -50,6 +50,20 @@ impl From<PortError> for AccountError {
     }
 }
 
+/// The Stripe idempotency key for a caller's `Idempotency-Key`: scoped to the caller, and never
+/// longer than the 255 characters Stripe takes (a longer one is replaced by its SHA-256).
+pub fn scoped_idempotency_key(sub: &UserSub, client_key: &str) -> String {
+    let plain = format!("creditgate-checkout-{sub}-{client_key}");
+    if plain.len() <= 255 {
+        return plain;
+    }
+    use sha2::Digest;
+    format!(
+        "creditgate-checkout-sha256-{}",
+        hex::encode(sha2::Sha256::digest(plain.as_bytes()))
+    )
+}
+
 /// Where Checkout sends the buyer back to (configuration, never hard-coded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutUrls {
@@ -247,16 +261,42 @@ pub fn me(
             "cancel_at_period_end": s.cancel_at_period_end,
             "current_period_end": s.current_period_end,
         })).collect::<Vec<_>>(),
-        "held_purchases": held.iter().filter(|h| h.claimed_by.is_none()).map(|h| serde_json::json!({
-            "session": h.session,
-            "mode": match h.mode {
-                crate::ports::SessionMode::Subscription => "subscription",
-                crate::ports::SessionMode::Payment => "pack",
-                crate::ports::SessionMode::Other => "other",
-            },
-            "held_at": h.held_at,
-            "claim": format!("POST /purchases/claim {{\"session\": \"{}\"}}", h.session),
-        })).collect::<Vec<_>>(),
+        "held_purchases": held_view(held),
+    })
+}
+
+/// The purchases held for the caller's verified email that nobody claimed yet.
+fn held_view(held: &[crate::ports::HeldPurchase]) -> Vec<serde_json::Value> {
+    held.iter()
+        .filter(|h| h.claimed_by.is_none())
+        .map(|h| {
+            serde_json::json!({
+                "session": h.session,
+                "mode": match h.mode {
+                    crate::ports::SessionMode::Subscription => "subscription",
+                    crate::ports::SessionMode::Payment => "pack",
+                    crate::ports::SessionMode::Other => "other",
+                },
+                "plan": h.plan.as_ref().map(|p| p.as_str()),
+                "held_at": h.held_at,
+                "claim": format!("POST /purchases/claim {{\"session\": \"{}\"}}", h.session),
+                "note": match h.mode {
+                    crate::ports::SessionMode::Subscription => "a subscription someone paid for with your email through a payment link: claiming it makes it yours (its card stays the buyer's) and replaces a live subscription you have, which needs \"replace_subscription\": true",
+                    _ => "a credit pack someone paid for with your email through a payment link",
+                },
+            })
+        })
+        .collect()
+}
+
+/// What `GET /me` shows a signed-in user who has no account yet but purchases held for her
+/// verified email (claiming one creates the account).
+pub fn me_without_profile(held: &[crate::ports::HeldPurchase]) -> serde_json::Value {
+    serde_json::json!({
+        "plan": null,
+        "account": null,
+        "held_purchases": held_view(held),
+        "message": "no account yet: claim a held purchase to create it",
     })
 }
 
@@ -264,6 +304,23 @@ pub fn me(
 mod tests {
     use super::*;
     use crate::ids::{ApiKey, Credits, Email, StripeCustomerId};
+
+    #[test]
+    fn a_callers_idempotency_key_is_scoped_and_never_longer_than_stripe_takes() {
+        let sub = UserSub::parse("3f1c2a9e-1234-4d2b-9c7e-0a1b2c3d4e5f")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            scoped_idempotency_key(&sub, "k1"),
+            format!("creditgate-checkout-{sub}-k1")
+        );
+        for n in [150, 198, 199, 200, 1_000] {
+            let key = "k".repeat(n);
+            let scoped = scoped_idempotency_key(&sub, &key);
+            assert!(scoped.len() <= 255, "{n}: {}", scoped.len());
+            assert_eq!(scoped, scoped_idempotency_key(&sub, &key), "deterministic");
+            assert_ne!(scoped, scoped_idempotency_key(&sub, &format!("{key}x")));
+        }
+    }
 
     #[test]
     fn me_shows_credits_and_the_key_prefix_but_never_the_key() {

@@ -238,6 +238,9 @@ pub enum NewUser {
     Created(UserSub),
     /// Someone already has this email: the purchase is held for them to claim.
     EmailTaken,
+    /// Cognito refused the email itself (too long, characters it does not take): the purchase
+    /// can bind to nobody; it settles with this reason.
+    Refused(String),
 }
 
 /// A pay-first purchase whose email belongs to an existing user: paid and settled, bound to
@@ -250,6 +253,8 @@ pub struct HeldPurchase {
     /// Lowercased.
     pub email: Email,
     pub mode: SessionMode,
+    /// The plan the session sold (its line items' lookup key), shown to the claimant.
+    pub plan: Option<PlanId>,
     /// Stripe's time of the event that held it.
     pub held_at: i64,
     pub claimed_by: Option<UserSub>,

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::catalogue::{Catalogue, SaleMode, parse_lookup_key};
-use crate::ids::{Credits, Email, StripeCustomerId, UserSub};
+use crate::ids::{Credits, Email, PlanId, StripeCustomerId, UserSub};
 use crate::lifecycle::{
     self, AccessPolicy, LifecycleError, PackGrant, SubscriptionOutcome, free_manager,
     reconcile_subscription, revoked_share,
@@ -99,6 +99,14 @@ pub enum ClaimError {
     NothingHeld(String),
     #[error("purchase {0} was claimed by another account")]
     ClaimedByAnother(String),
+    #[error(
+        "you have a live subscription ({current}); claiming purchase {session} ({claimed}) replaces it: the current one is cancelled now, prorated, and the claimed one bills the card its buyer gave. Send {{\"session\": \"{session}\", \"replace_subscription\": true}} to confirm"
+    )]
+    WouldReplace {
+        session: String,
+        current: String,
+        claimed: String,
+    },
     #[error(transparent)]
     Handle(#[from] HandleError),
 }
@@ -133,6 +141,9 @@ pub struct Lifecycle<St, R, D, S> {
 }
 
 const MAX_ATTEMPTS: u32 = 8;
+
+/// The longest username (here: the email) Cognito's AdminCreateUser takes.
+const MAX_USERNAME: usize = 128;
 
 impl<St, R, D, S> Lifecycle<St, R, D, S>
 where
@@ -348,6 +359,7 @@ where
         &self,
         session: &SessionFacts,
         customer: &StripeCustomerId,
+        plan: Option<PlanId>,
         event_time: i64,
     ) -> Result<Binding, HandleError> {
         if let Some(sub) = self.store.customer_owner(customer).await? {
@@ -371,6 +383,15 @@ where
                 session.id
             )));
         };
+        // Cognito takes a username (the email) of at most 128 characters: a longer one can name
+        // nobody, and must settle rather than fail on every delivery.
+        if email.as_str().chars().count() > MAX_USERNAME {
+            return Ok(self.unbound(
+                session,
+                customer,
+                "the buyer's email is longer than a Cognito username may be",
+            ));
+        }
         // As typed and lowercased (Cognito's email filter is exact; the pool's usernames are
         // case-insensitive, so creating a user for another case of a taken email is refused).
         let mut existing = self.directory.find_by_email(&email).await?;
@@ -401,6 +422,7 @@ where
                     customer: customer.clone(),
                     email,
                     mode: session.mode,
+                    plan,
                     held_at: event_time,
                     claimed_by: None,
                 };
@@ -418,7 +440,21 @@ where
                     session.id
                 )))
             }
+            NewUser::Refused(reason) => Ok(self.unbound(session, customer, &reason)),
         }
+    }
+
+    /// A paid session that can bind to nobody: settled with the reason, and a WARN line for the
+    /// operators (the buyer paid and has no account: refund or create one by hand).
+    fn unbound(&self, session: &SessionFacts, customer: &StripeCustomerId, why: &str) -> Binding {
+        tracing::warn!(
+            metric = "purchase_unbound",
+            session = %session.id,
+            customer = %customer,
+            reason = why,
+            "paid session binds to no user: refund it or create the buyer's account by hand"
+        );
+        Binding::Unbound(format!("session {}: {why}", session.id))
     }
 
     /// `POST /purchases/claim`: the user `sub`, whose token carries `verified_email` (verified
@@ -430,6 +466,7 @@ where
         sub: &UserSub,
         verified_email: &Email,
         session: &str,
+        replace_subscription: bool,
         now: i64,
     ) -> Result<Handled, ClaimError> {
         let email = verified_email.normalized();
@@ -453,6 +490,50 @@ where
                 rfc3339(now),
             );
             self.store.create_profile(&profile).await?;
+        }
+        let profile = self.profile(sub).await?;
+        if held.mode == SessionMode::Subscription && held.claimed_by.is_none() {
+            // A claimed subscription never silently displaces the user's own: she must say so,
+            // and then hers are cancelled (prorated) before the claimed one is bound, so the
+            // one-subscription rule cannot pick hers over the one she chose.
+            let current: Vec<_> = self
+                .stripe
+                .live_subscriptions(&profile.customers())
+                .await?
+                .into_iter()
+                .filter(|s| s.status.bills())
+                .collect();
+            if !current.is_empty() && !replace_subscription {
+                let plans: Vec<String> = current
+                    .iter()
+                    .map(|s| {
+                        s.lookup_key
+                            .as_deref()
+                            .and_then(|k| parse_lookup_key(&self.catalogue, k))
+                            .map(|(p, _)| format!("`{}`", p.id()))
+                            .unwrap_or_else(|| s.id.clone())
+                    })
+                    .collect();
+                return Err(ClaimError::WouldReplace {
+                    session: session.to_owned(),
+                    current: plans.join(", "),
+                    claimed: held
+                        .plan
+                        .as_ref()
+                        .map(|p| format!("`{p}`"))
+                        .unwrap_or_else(|| "a subscription".into()),
+                });
+            }
+            for own in &current {
+                self.stripe.cancel_duplicate(&own.id).await?;
+                tracing::warn!(
+                    metric = "duplicate_subscription_cancelled",
+                    user_sub = %sub,
+                    cancelled = %own.id,
+                    session,
+                    "replaced by a claimed subscription at the user's request: cancelled with proration"
+                );
+            }
         }
         if self.store.claim_purchase(&held, sub).await? == Saved::Conflict {
             return Err(ClaimError::ClaimedByAnother(session.to_owned()));
@@ -516,7 +597,13 @@ where
             }
             (_, subscription) => subscription.clone(),
         };
-        let bound = match self.bind(&facts, &customer, event_time).await? {
+        let plan = facts
+            .items
+            .iter()
+            .filter_map(|(key, _)| key.as_deref())
+            .find_map(|k| parse_lookup_key(&self.catalogue, k))
+            .map(|(p, _)| p.id().clone());
+        let bound = match self.bind(&facts, &customer, plan, event_time).await? {
             Binding::User(sub) => sub,
             Binding::Held(why) => return Ok(Handled::Applied(why)),
             Binding::Unbound(why) => return Ok(Handled::Ignored(why)),

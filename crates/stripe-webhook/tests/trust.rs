@@ -9,7 +9,7 @@ use domain::account::{CancelOutcome, CheckoutOutcome, CheckoutUrls, cancel, star
 use domain::catalogue::SaleMode;
 use domain::ids::{Email, StripeCustomerId, UserSub};
 use domain::lifecycle::{AccessPolicy, LapseMode, SubStatus};
-use domain::ports::{Ledger, Payments};
+use domain::ports::{Accounts, Directory, Ledger, Payments};
 use domain::profile::Access;
 use domain::stripe_events::{ClaimError, Handled};
 use serde_json::Value;
@@ -248,6 +248,7 @@ async fn a_client_reference_id_naming_another_user_binds_nothing_to_her() -> any
             &UserSub::parse("ada")?,
             &Email::parse("ada@example.com")?,
             session,
+            false,
             adapters::unix_now(),
         )
         .await;
@@ -262,6 +263,7 @@ async fn a_client_reference_id_naming_another_user_binds_nothing_to_her() -> any
             &eve,
             &Email::parse("Eve@Example.com")?,
             session,
+            false,
             adapters::unix_now(),
         )
         .await?;
@@ -308,13 +310,30 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
     assert_eq!(p.plan.as_str(), "basic", "held, not merged silently");
     let id = session["id"].as_str().unwrap_or_default();
     let ada = UserSub::parse("ada")?;
-    // Claiming needs her verified email; the handler answers 403 without it (account tests).
+    // Claiming needs her verified email (the handler answers 403 without it: account tests),
+    // and, since she has a live subscription, her explicit word that the claimed one replaces it.
+    let refused = deps
+        .lifecycle
+        .claim_purchase(
+            &ada,
+            &Email::parse("ada@example.com")?,
+            id,
+            false,
+            adapters::unix_now(),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(ClaimError::WouldReplace { current, .. }) if current.contains("basic")),
+        "{refused:?}"
+    );
+    assert_eq!(stripe.subscription(&first).await?["status"], "active");
     let claimed = deps
         .lifecycle
         .claim_purchase(
             &ada,
             &Email::parse("ada@example.com")?,
             id,
+            true,
             adapters::unix_now(),
         )
         .await?;
@@ -325,7 +344,7 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
     assert_eq!((p.plan.as_str(), p.allowance.get()), ("power", 100_000));
     let second = session["subscription"].as_str().unwrap_or_default();
     assert_eq!(p.subscription.as_ref().map(|s| s.id.as_str()), Some(second));
-    // One bill: the older subscription was cancelled with proration.
+    // One bill: the subscription she replaced was cancelled with proration.
     let old = stripe.subscription(&first).await?;
     assert_eq!(old["status"], "canceled");
     let view = stripe
@@ -350,6 +369,7 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
             &ada,
             &Email::parse("ada@example.com")?,
             id,
+            false,
             adapters::unix_now(),
         )
         .await?;
@@ -380,7 +400,7 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
 }
 
 #[tokio::test]
-async fn a_failing_subscription_never_lapses_a_user_who_has_one_in_good_standing()
+async fn a_claim_never_displaces_her_subscription_unasked_and_a_failing_one_lapses_nobody()
 -> anyhow::Result<()> {
     let stripe = Stripe::start().await?;
     let policy = AccessPolicy {
@@ -414,20 +434,28 @@ async fn a_failing_subscription_never_lapses_a_user_who_has_one_in_good_standing
     deliver_new(&deps, &stripe, &mut seen).await?;
     let failing = session["subscription"].as_str().unwrap_or_default();
     assert_eq!(stripe.subscription(failing).await?["status"], "past_due");
-    // She claims it: the failing one is the one cancelled; her Power stays, access on.
-    deps.lifecycle
+    // A claim never displaces her own subscription unasked: refused, nothing changes; the
+    // failing one stays the buyer's, unbound, and lapses nobody.
+    let refused = deps
+        .lifecycle
         .claim_purchase(
             &UserSub::parse("ada")?,
             &Email::parse("ada@example.com")?,
             session["id"].as_str().unwrap_or_default(),
+            false,
             adapters::unix_now(),
         )
-        .await?;
+        .await;
+    assert!(
+        matches!(&refused, Err(ClaimError::WouldReplace { current, claimed, .. })
+            if current.contains("power") && claimed.contains("basic")),
+        "{refused:?}"
+    );
     deliver_new(&deps, &stripe, &mut seen).await?;
     stripe.advance_days(16).await?;
     deliver_new(&deps, &stripe, &mut seen).await?;
-    assert_eq!(stripe.subscription(failing).await?["status"], "canceled");
     assert_eq!(stripe.subscription(&own).await?["status"], "active");
+    assert_eq!(deps.lifecycle.store.customer_owner(&buyer).await?, None);
     let p = profile(&deps, "ada").await?;
     assert_eq!((p.plan.as_str(), p.access), ("power", Access::Active));
     assert_eq!(p.subscription.map(|s| s.id), Some(own));
@@ -826,4 +854,92 @@ mod property {
         }
         Ok(())
     }
+}
+
+#[tokio::test]
+async fn an_email_cognito_cannot_take_settles_instead_of_failing_forever() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    // Valid as an address (64-character local part), too long for a Cognito username (128).
+    let long = format!("{}@{}.example.com", "a".repeat(64), "b".repeat(63));
+    assert!(long.len() > 128 && Email::parse(&long).is_ok());
+    let session = link_purchase(&stripe, "creditgate_basic_pack", &long, None).await?;
+    let events = stripe.events().await?;
+    let completed = events
+        .iter()
+        .find(|e| e.contains("\"checkout.session.completed\""))
+        .cloned()
+        .unwrap_or_default();
+    let (status, body) = deliver(&deps, &completed).await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["ignored"]
+            .as_str()
+            .is_some_and(|r| r.contains("longer than a Cognito username")),
+        "{body}"
+    );
+    let (status, body) = deliver(&deps, &completed).await?;
+    assert_eq!(
+        (status, &body["duplicate"]),
+        (200, &Value::Bool(true)),
+        "settled"
+    );
+    assert_eq!(
+        deps.lifecycle
+            .store
+            .customer_owner(&customer_of(&session)?)
+            .await?,
+        None
+    );
+    assert!(
+        deps.lifecycle
+            .directory
+            .users
+            .lock()
+            .is_ok_and(|u| u.is_empty())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pay_first_buyer_whose_profile_write_failed_claims_her_purchase_and_gets_an_account()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let session = link_purchase(&stripe, "creditgate_basic_pack", "zoe@example.com", None).await?;
+    let events = stripe.events().await?;
+    let completed = events
+        .iter()
+        .find(|e| e.contains("\"checkout.session.completed\""))
+        .cloned()
+        .unwrap_or_default();
+    // Her Cognito user is created, then the profile write fails: 500, Stripe retries.
+    deps.lifecycle.store.fail_writes.once("create profile");
+    let (status, _) = deliver(&deps, &completed).await?;
+    assert_eq!(status, 500);
+    // The retry finds her email taken (by her own new user): held for her, not lost.
+    let (status, body) = deliver(&deps, &completed).await?;
+    assert_eq!(status, 200, "{body}");
+    let zoe = deps
+        .lifecycle
+        .directory
+        .find_by_email(&Email::parse("zoe@example.com")?)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no Cognito user"))?;
+    assert!(deps.lifecycle.store.profile(&zoe).await?.is_none());
+    // Signed in from her invitation (her email verified), she claims it: account and credits.
+    let id = session["id"].as_str().unwrap_or_default();
+    deps.lifecycle
+        .claim_purchase(
+            &zoe,
+            &Email::parse("zoe@example.com")?,
+            id,
+            false,
+            adapters::unix_now(),
+        )
+        .await?;
+    let p = profile(&deps, zoe.as_str()).await?;
+    assert_eq!((p.plan.as_str(), p.purchased.get()), ("free", 1_000));
+    assert_eq!(p.customer, customer_of(&session)?);
+    Ok(())
 }
