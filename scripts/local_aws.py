@@ -36,6 +36,7 @@ def serve(port: int) -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
     patch_sfn_start_execution()
+    patch_cognito_email_change()
     moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
@@ -80,6 +81,32 @@ def patch_sfn_start_execution() -> None:
                     parameters[camel] = parameters.pop(key)
 
     cls._normalise_parameters = normalise
+
+
+def patch_cognito_email_change() -> None:
+    """moto applies a user's own email change (UpdateUserAttributes) at once and keeps
+    `email_verified: true`, so anyone could take another person's address and the ID token would
+    vouch for it. Cognito does not: with `AttributesRequireVerificationBeforeUpdate: [email]` (the
+    template's pool) the old email stays in force until the new one's code is confirmed (the local
+    stack sends no codes, so it stays), and without it the new email is unverified. This patch
+    gives the local stack Cognito's rule."""
+    from moto.cognitoidp.models import CognitoIdpBackend
+
+    original = CognitoIdpBackend.update_user_attributes
+
+    def update_user_attributes(self, access_token, attributes):
+        wants_email = any(a.get("Name") == "email" for a in attributes)
+        pool = next((p for p in self.user_pools.values() if access_token in p.access_tokens), None)
+        if not wants_email or pool is None:
+            return original(self, access_token, attributes)
+        settings = pool.extended_config.get("UserAttributeUpdateSettings") or {}
+        if "email" in settings.get("AttributesRequireVerificationBeforeUpdate", []):
+            rest = [a for a in attributes if a.get("Name") not in ("email", "email_verified")]
+            return original(self, access_token, rest) if rest else None
+        unverified = [a for a in attributes if a.get("Name") != "email_verified"]
+        return original(self, access_token, unverified + [{"Name": "email_verified", "Value": "false"}])
+
+    CognitoIdpBackend.update_user_attributes = update_user_attributes
 
 
 # ---- the template -----------------------------------------------------------------------------

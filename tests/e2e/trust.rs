@@ -279,6 +279,14 @@ async fn outside_buyers_bind_nothing_to_a_user_and_settle_without_failing() -> a
         "{me}"
     );
     assert_eq!(me["plan"], "power");
+    // Operators see it too.
+    let out = stack.creditgate(&["purchases", "held"])?;
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{listed}");
+    assert!(
+        listed.contains(attack["id"].as_str().unwrap_or("?")) && listed.contains("unclaimed"),
+        "{listed}"
+    );
     let user = stack
         .cognito
         .admin_get_user()
@@ -287,6 +295,38 @@ async fn outside_buyers_bind_nothing_to_a_user_and_settle_without_failing() -> a
         .send()
         .await?;
     assert!(user.enabled());
+
+    // Case 5's settings, provisioned from the template: email changes wait for verification;
+    // the app client answers alike for unknown users.
+    let pool = stack
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(stack.var("USER_POOL_ID")?)
+        .send()
+        .await?;
+    let needs = pool
+        .user_pool()
+        .and_then(|p| p.user_attribute_update_settings())
+        .map(|s| s.attributes_require_verification_before_update().to_vec())
+        .unwrap_or_default();
+    assert_eq!(
+        needs,
+        [aws_sdk_cognitoidentityprovider::types::VerifiedAttributeType::Email]
+    );
+    let client = stack
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(stack.var("USER_POOL_ID")?)
+        .client_id(stack.var("USER_POOL_CLIENT_ID")?)
+        .send()
+        .await?;
+    assert_eq!(
+        client
+            .user_pool_client()
+            .and_then(|c| c.prevent_user_existence_errors())
+            .map(|p| p.as_str()),
+        Some("ENABLED")
+    );
 
     // Case 7: a hostile timestamp is a 401, not a crash; the security log names API Gateway's
     // source address, never the caller's X-Forwarded-For.
@@ -365,10 +405,42 @@ async fn her_own_link_purchase_is_claimed_and_one_subscription_and_one_bill_rema
     })
     .await?;
     assert_eq!((status, &me["plan"]), (200, &json!("power")), "{me}");
-    // Someone else cannot claim it; she can, once.
-    let (_, mallory) = sign_up(&stack, "mallory@example.com").await?;
-    let _ = mallory;
+    // Case 5: Mallory sets her email to Grace's (the app client may write `email`); the pool
+    // keeps her verified email until the new one is confirmed, so her ID token still names her
+    // own, and the claim finds nothing held for it.
+    sign_up(&stack, "mallory@example.com").await?;
+    let auth = stack
+        .cognito
+        .initiate_auth()
+        .client_id(stack.var("USER_POOL_CLIENT_ID")?)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", "mallory@example.com")
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send()
+        .await?;
+    let access = auth
+        .authentication_result()
+        .and_then(|r| r.access_token())
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .cognito
+        .update_user_attributes()
+        .access_token(access)
+        .user_attributes(
+            aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                .name("email")
+                .value("grace@example.com")
+                .build()?,
+        )
+        .send()
+        .await?;
     let mallory_claims = claims(&stack, "mallory@example.com").await?;
+    assert_eq!(
+        mallory_claims.get("email").map(String::as_str),
+        Some("mallory@example.com"),
+        "{mallory_claims:?}"
+    );
     let body = json!({ "session": session }).to_string();
     let (status, answer) = call(
         &stack,

@@ -89,6 +89,39 @@ where
 }
 
 impl DynamoStore {
+    /// Every held purchase, claimed ones included, oldest first. A Scan: an operator's tool.
+    pub async fn all_held_purchases(&self) -> Result<Vec<HeldPurchase>, PortError> {
+        let mut held = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .scan()
+                .table_name(self.table())
+                .filter_expression("begins_with(pk, :hold)")
+                .expression_attribute_values(":hold", s("HOLD#"))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| PortError::new("list held purchases", e))?;
+            for item in page.items.unwrap_or_default() {
+                let item: HoldItem = serde_dynamo::from_item(item)
+                    .map_err(|e| PortError::new("decode held purchase", e))?;
+                held.push(
+                    HeldPurchase::try_from(item)
+                        .map_err(|e| PortError::new("decode held purchase", e))?,
+                );
+            }
+            start = page.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        held.sort_by_key(|h| h.held_at);
+        Ok(held)
+    }
+
     async fn get(
         &self,
         pk: String,

@@ -11,6 +11,8 @@
 //!   stripe-emulator: a session for the user's own customer, completed at once (the emulator
 //!   then delivers the events to the webhook); with a live subscription, another plan is a
 //!   change in place and the same plan is refused.
+//! - `creditgate purchases held [--all]`: pay-first purchases held because their email belongs
+//!   to an existing user (unclaimed ones; `--all` adds the claimed), for operators.
 //! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
 //!   re-processes failed webhook events (fetched from Stripe) with the webhook's own code.
 //!
@@ -52,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Pay-first purchases held for the owner of their email (DESIGN.md "Trust model").
+    Purchases {
+        #[command(subcommand)]
+        command: PurchasesCommand,
+    },
     /// Helpers for the local stack started by scripts/dev.
     Local {
         #[command(subcommand)]
@@ -69,6 +76,16 @@ enum PlansCommand {
         /// Print the changes without making them.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PurchasesCommand {
+    /// List held purchases: session, plan, buyer's customer, email, when held, who claimed it.
+    Held {
+        /// Also list the ones already claimed.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -134,6 +151,9 @@ async fn main() -> ExitCode {
         Command::Plans {
             command: PlansCommand::Sync { plans, dry_run },
         } => sync::run(&plans, dry_run).await,
+        Command::Purchases {
+            command: PurchasesCommand::Held { all },
+        } => held(all).await,
         Command::Local {
             command: LocalCommand::Signup { email, password },
         } => local::signup(&email, &password).await,
@@ -172,4 +192,47 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `creditgate purchases held`: one line per held purchase.
+async fn held(all: bool) -> anyhow::Result<()> {
+    let env = adapters::Env::process();
+    let aws = adapters::aws::sdk_config().await;
+    let store = adapters::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        env.required("TABLE_NAME")?,
+    );
+    let held: Vec<_> = store
+        .all_held_purchases()
+        .await?
+        .into_iter()
+        .filter(|h| all || h.claimed_by.is_none())
+        .collect();
+    if held.is_empty() {
+        println!("no held purchases");
+        return Ok(());
+    }
+    for h in &held {
+        println!(
+            "{}  {:<12} {:<6} customer {}  for {}  held {}  {}",
+            h.session,
+            match h.mode {
+                domain::ports::SessionMode::Subscription => "subscription",
+                domain::ports::SessionMode::Payment => "pack",
+                domain::ports::SessionMode::Other => "other",
+            },
+            h.plan.as_ref().map(|p| p.as_str()).unwrap_or("-"),
+            h.customer,
+            h.email,
+            domain::stripe_events::rfc3339(h.held_at),
+            h.claimed_by
+                .as_ref()
+                .map(|s| format!("claimed by {s}"))
+                .unwrap_or_else(|| {
+                    "unclaimed: the email's owner claims it (POST /purchases/claim)".into()
+                }),
+        );
+    }
+    println!("{} held purchase(s)", held.len());
+    Ok(())
 }
