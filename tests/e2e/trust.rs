@@ -231,18 +231,7 @@ async fn outside_buyers_bind_nothing_to_a_user_and_settle_without_failing() -> a
         Ok(failing(&s).then_some(()))
     })
     .await?;
-    let settled = || async {
-        let events = stripe_emulator::client::events(
-            &stack.var("STRIPE_API_BASE")?,
-            &stack.var("STRIPE_SECRET_KEY")?,
-        )
-        .await?;
-        Ok(events
-            .iter()
-            .all(|e| e["pending_webhooks"] == 0)
-            .then_some(()))
-    };
-    eventually(WAIT, "every event delivered", settled).await?;
+    stack.all_delivered(WAIT).await?;
     let log = stack.emulator("GET", "/_emulator/deliveries", "").await?;
     let refused: Vec<_> = log["data"]
         .as_array()

@@ -220,6 +220,19 @@ impl Stack {
         .await
     }
 
+    /// Waits until the emulator has delivered every event it recorded (none pending).
+    pub async fn all_delivered(&self, timeout: Duration) -> anyhow::Result<()> {
+        let (base, key) = (self.var("STRIPE_API_BASE")?, self.var("STRIPE_SECRET_KEY")?);
+        eventually(timeout, "every event delivered", || async {
+            let events = stripe_emulator::client::events(&base, &key).await?;
+            Ok(events
+                .iter()
+                .all(|e| e["pending_webhooks"] == 0)
+                .then_some(()))
+        })
+        .await
+    }
+
     /// The credit manager's executions as (name, status), sorted by name.
     pub async fn executions(&self) -> anyhow::Result<Vec<(String, String)>> {
         let out = self

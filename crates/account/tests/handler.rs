@@ -5,6 +5,7 @@ use account::{Deps, handle};
 use adapters::fakes::{
     FakeDirectory, FakeScheduler, InMemoryAccounts, api_request, signed_up, unreachable_stripe,
 };
+use adapters::stripe_reads::StripeState;
 use domain::catalogue::Catalogue;
 use domain::ids::{ApiKey, Credits};
 use domain::lifecycle::AccessPolicy;
@@ -12,16 +13,11 @@ use domain::ports::Accounts;
 use domain::stripe_events::Lifecycle;
 use serde_json::Value;
 
-#[tokio::test]
-async fn me_shows_plan_credits_and_the_key_prefix_and_routes_are_checked() -> anyhow::Result<()> {
-    let accounts = InMemoryAccounts::default();
-    let mut profile = signed_up("user-1");
-    profile.allowance = Credits::new(30);
-    profile.purchased = Credits::new(12);
-    let key = ApiKey::from_entropy([9; 32]);
-    profile.api_key = Some((key.hash(), key.prefix()));
-    accounts.create_profile(&profile).await?;
-    let deps = Deps {
+type TestDeps = Deps<InMemoryAccounts, StripeState, FakeDirectory, FakeScheduler>;
+
+/// The account Lambda on in-memory ports and an unreachable Stripe.
+fn deps(accounts: InMemoryAccounts) -> anyhow::Result<TestDeps> {
+    Ok(Deps {
         lifecycle: Lifecycle {
             store: accounts,
             stripe: unreachable_stripe(),
@@ -32,7 +28,19 @@ async fn me_shows_plan_credits_and_the_key_prefix_and_routes_are_checked() -> an
             free_period_override: None,
         },
         portal_return_url: "https://app.example.com/account".into(),
-    };
+    })
+}
+
+#[tokio::test]
+async fn me_shows_plan_credits_and_the_key_prefix_and_routes_are_checked() -> anyhow::Result<()> {
+    let accounts = InMemoryAccounts::default();
+    let mut profile = signed_up("user-1");
+    profile.allowance = Credits::new(30);
+    profile.purchased = Credits::new(12);
+    let key = ApiKey::from_entropy([9; 32]);
+    profile.api_key = Some((key.hash(), key.prefix()));
+    accounts.create_profile(&profile).await?;
+    let deps = deps(accounts)?;
     let call = |method: &'static str, path: &'static str, sub: Option<&'static str>| {
         let deps = &deps;
         async move {
@@ -99,18 +107,7 @@ async fn claiming_needs_a_verified_email_a_session_id_and_a_purchase_held_for_th
             claimed_by: None,
         })
         .await?;
-    let deps = Deps {
-        lifecycle: Lifecycle {
-            store: accounts,
-            stripe: unreachable_stripe(),
-            directory: FakeDirectory::default(),
-            scheduler: FakeScheduler::default(),
-            catalogue: Catalogue::bundled()?,
-            policy: AccessPolicy::default(),
-            free_period_override: None,
-        },
-        portal_return_url: "https://app.example.com/account".into(),
-    };
+    let deps = deps(accounts)?;
     let call = |claims: Value, body: &'static str| {
         let deps = &deps;
         async move {

@@ -68,12 +68,15 @@ impl From<AccountError> for ApiError {
             AccountError::NoProfile => Self::not_found(e.to_string()),
             AccountError::AlreadyOnPlan(_)
             | AccountError::NoSubscription
-            | AccountError::IdempotencyKeyReused => Self::conflict(e.to_string()),
+            | AccountError::IdempotencyKeyReused
+            | AccountError::ClaimedSubscription(_) => Self::conflict(e.to_string()),
             AccountError::Refused(_) => Self::bad_request(e.to_string()),
             AccountError::EmailNotVerified => Self::new(StatusCode::FORBIDDEN, e.to_string()),
             AccountError::Claim(ClaimError::NothingHeld(_)) => Self::not_found(e.to_string()),
             AccountError::Claim(
-                ClaimError::ClaimedByAnother(_) | ClaimError::WouldReplace { .. },
+                ClaimError::ClaimedByAnother(_)
+                | ClaimError::WouldReplace { .. }
+                | ClaimError::NotPaying { .. },
             ) => Self::conflict(e.to_string()),
             AccountError::Port(_) | AccountError::Sync(_) | AccountError::Claim(_) => {
                 Self::internal(e)
@@ -82,18 +85,22 @@ impl From<AccountError> for ApiError {
     }
 }
 
-/// The caller's Cognito `sub`, from the claims API Gateway's JWT authorizer verified. Never from
-/// the body or a header the caller controls.
-pub fn caller(request: &Request) -> Result<UserSub, ApiError> {
-    let claims = match request.request_context_ref() {
+/// The claims API Gateway's JWT authorizer verified, if the route has the authorizer.
+fn claims(request: &Request) -> Option<&std::collections::HashMap<String, String>> {
+    match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
             .as_ref()
             .and_then(|a| a.jwt.as_ref())
             .map(|jwt| &jwt.claims),
         _ => None,
-    };
-    let sub = claims
+    }
+}
+
+/// The caller's Cognito `sub`, from the claims API Gateway's JWT authorizer verified. Never from
+/// the body or a header the caller controls.
+pub fn caller(request: &Request) -> Result<UserSub, ApiError> {
+    let sub = claims(request)
         .and_then(|c| c.get("sub"))
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no authenticated user"))?;
     UserSub::parse(sub)
@@ -114,14 +121,7 @@ pub fn source_ip(request: &Request) -> String {
 /// The caller's email, only when the authorizer's claims say Cognito verified it
 /// (`email_verified` is `true`: an ID token). `None` for an access token or an unverified email.
 pub fn verified_email(request: &Request) -> Option<Email> {
-    let claims = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|jwt| &jwt.claims),
-        _ => None,
-    }?;
+    let claims = claims(request)?;
     if claims.get("email_verified").map(String::as_str) != Some("true") {
         return None;
     }

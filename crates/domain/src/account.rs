@@ -23,6 +23,10 @@ pub enum AccountError {
     AlreadyOnPlan(PlanId),
     #[error("you have no live subscription")]
     NoSubscription,
+    #[error(
+        "your subscription {0} was claimed from a payment link and bills the card its buyer gave: it can be cancelled (POST /subscriptions/cancel), not changed; subscribe to another plan after it ends"
+    )]
+    ClaimedSubscription(String),
     #[error("this Idempotency-Key was already used for a different request; use a new key")]
     IdempotencyKeyReused,
     #[error("Stripe refused the request: {0}")]
@@ -122,7 +126,8 @@ where
     if let Some(live) = crate::lifecycle::keep_one(&live).cloned() {
         // Stripe is asked, not the profile: a webhook still on its way must not let a second
         // subscription start. Every customer bound to the user is asked, so a subscription
-        // claimed from a payment link counts too; the one the user keeps is changed.
+        // claimed from a payment link counts too; the one the user keeps is changed, if it
+        // bills her own customer.
         let current = live
             .lookup_key
             .as_deref()
@@ -130,6 +135,10 @@ where
             .map(|(p, _)| p.id().clone());
         if current.as_ref() == Some(plan.id()) {
             return Err(AccountError::AlreadyOnPlan(plan.id().clone()));
+        }
+        if live.customer != profile.customer {
+            // Changing its price would bill a card the user may not own.
+            return Err(AccountError::ClaimedSubscription(live.id));
         }
         payments
             .change_subscription_price(&live.id, &lookup_key, idempotency_key)

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::catalogue::{Catalogue, SaleMode, parse_lookup_key};
 use crate::ids::{Credits, Email, PlanId, StripeCustomerId, UserSub};
 use crate::lifecycle::{
-    self, AccessPolicy, LifecycleError, PackGrant, SubscriptionOutcome, free_manager,
+    self, AccessPolicy, LifecycleError, PackGrant, SubStatus, SubscriptionOutcome, free_manager,
     reconcile_subscription, revoked_share,
 };
 use crate::ports::{
@@ -107,6 +107,10 @@ pub enum ClaimError {
         current: String,
         claimed: String,
     },
+    #[error(
+        "purchase {session} is a subscription that is {status}, not paying: its buyer's payments fail, so it cannot be claimed"
+    )]
+    NotPaying { session: String, status: String },
     #[error(transparent)]
     Handle(#[from] HandleError),
 }
@@ -457,6 +461,82 @@ where
         Binding::Unbound(format!("session {}: {why}", session.id))
     }
 
+    /// Before a held subscription is bound: it must be paying (a held subscription whose
+    /// buyer's card fails is nobody's to take over), and it replaces the user's own live
+    /// subscriptions only when she said so; then hers are cancelled (prorated) first, so the
+    /// one-subscription rule cannot keep hers over the one she chose.
+    async fn make_room_for(
+        &self,
+        held: &HeldPurchase,
+        profile: Option<&Profile>,
+        replace: bool,
+    ) -> Result<(), ClaimError> {
+        let claimed = self
+            .stripe
+            .checkout_session(&held.session)
+            .await?
+            .and_then(|s| s.subscription);
+        let status = match &claimed {
+            Some(id) => self.stripe.subscription(id).await?.map(|f| f.status),
+            None => None,
+        };
+        if !matches!(status, Some(SubStatus::Active | SubStatus::Trialing)) {
+            return Err(ClaimError::NotPaying {
+                session: held.session.clone(),
+                status: status
+                    .map(SubStatus::as_str)
+                    .unwrap_or("missing")
+                    .to_owned(),
+            });
+        }
+        let Some(profile) = profile else {
+            return Ok(());
+        };
+        // Hers: every billing subscription of her customers but the claimed one's own.
+        let current: Vec<_> = self
+            .stripe
+            .live_subscriptions(&profile.customers())
+            .await?
+            .into_iter()
+            .filter(|s| s.status.bills() && s.customer != held.customer)
+            .collect();
+        if current.is_empty() {
+            return Ok(());
+        }
+        if !replace {
+            let plans: Vec<String> = current
+                .iter()
+                .map(|s| {
+                    s.lookup_key
+                        .as_deref()
+                        .and_then(|k| parse_lookup_key(&self.catalogue, k))
+                        .map(|(p, _)| format!("`{}`", p.id()))
+                        .unwrap_or_else(|| s.id.clone())
+                })
+                .collect();
+            return Err(ClaimError::WouldReplace {
+                session: held.session.clone(),
+                current: plans.join(", "),
+                claimed: held
+                    .plan
+                    .as_ref()
+                    .map(|p| format!("`{p}`"))
+                    .unwrap_or_else(|| "a subscription".into()),
+            });
+        }
+        for own in &current {
+            self.stripe.cancel_duplicate(&own.id).await?;
+            tracing::warn!(
+                metric = "duplicate_subscription_cancelled",
+                user_sub = %profile.sub,
+                cancelled = %own.id,
+                session = %held.session,
+                "replaced by a claimed subscription at the user's request: cancelled with proration"
+            );
+        }
+        Ok(())
+    }
+
     /// `POST /purchases/claim`: the user `sub`, whose token carries `verified_email` (verified
     /// by Cognito), takes a purchase held for that email. The purchase's customer is bound to
     /// the user and the session applied as if it had been theirs from the start; a second
@@ -480,8 +560,14 @@ where
         if held.claimed_by.as_ref().is_some_and(|by| by != sub) {
             return Err(ClaimError::ClaimedByAnother(session.to_owned()));
         }
-        if self.store.profile(sub).await?.is_none() {
-            // An invited pay-first user whose profile write failed: the held customer is theirs.
+        let existing = self.store.profile(sub).await?;
+        if held.mode == SessionMode::Subscription && held.claimed_by.is_none() {
+            self.make_room_for(&held, existing.as_ref(), replace_subscription)
+                .await?;
+        }
+        if existing.is_none() {
+            // An invited pay-first user whose profile write failed: the held customer is hers
+            // (she is its buyer: nobody else had her email).
             let profile = Profile::new_signup(
                 sub.clone(),
                 email.clone(),
@@ -491,52 +577,39 @@ where
             );
             self.store.create_profile(&profile).await?;
         }
-        let profile = self.profile(sub).await?;
-        if held.mode == SessionMode::Subscription && held.claimed_by.is_none() {
-            // A claimed subscription never silently displaces the user's own: she must say so,
-            // and then hers are cancelled (prorated) before the claimed one is bound, so the
-            // one-subscription rule cannot pick hers over the one she chose.
-            let current: Vec<_> = self
-                .stripe
-                .live_subscriptions(&profile.customers())
+        // A cancelled transaction may be a real condition (another user claimed it) or a
+        // concurrent write to her profile (the webhook applying her cancellation): re-read.
+        let mut bound = false;
+        for _ in 0..MAX_ATTEMPTS {
+            if self.store.claim_purchase(&held, sub).await? == Saved::Written {
+                bound = true;
+                break;
+            }
+            let now_held = self
+                .store
+                .held_purchases(&email)
                 .await?
                 .into_iter()
-                .filter(|s| s.status.bills())
-                .collect();
-            if !current.is_empty() && !replace_subscription {
-                let plans: Vec<String> = current
-                    .iter()
-                    .map(|s| {
-                        s.lookup_key
-                            .as_deref()
-                            .and_then(|k| parse_lookup_key(&self.catalogue, k))
-                            .map(|(p, _)| format!("`{}`", p.id()))
-                            .unwrap_or_else(|| s.id.clone())
-                    })
-                    .collect();
-                return Err(ClaimError::WouldReplace {
-                    session: session.to_owned(),
-                    current: plans.join(", "),
-                    claimed: held
-                        .plan
-                        .as_ref()
-                        .map(|p| format!("`{p}`"))
-                        .unwrap_or_else(|| "a subscription".into()),
-                });
+                .find(|h| h.session == session);
+            match now_held.and_then(|h| h.claimed_by) {
+                Some(by) if &by == sub => {
+                    bound = true;
+                    break;
+                }
+                Some(_) => return Err(ClaimError::ClaimedByAnother(session.to_owned())),
+                None => {}
             }
-            for own in &current {
-                self.stripe.cancel_duplicate(&own.id).await?;
-                tracing::warn!(
-                    metric = "duplicate_subscription_cancelled",
-                    user_sub = %sub,
-                    cancelled = %own.id,
-                    session,
-                    "replaced by a claimed subscription at the user's request: cancelled with proration"
-                );
+            if self
+                .store
+                .customer_owner(&held.customer)
+                .await?
+                .is_some_and(|o| &o != sub)
+            {
+                return Err(ClaimError::ClaimedByAnother(session.to_owned()));
             }
         }
-        if self.store.claim_purchase(&held, sub).await? == Saved::Conflict {
-            return Err(ClaimError::ClaimedByAnother(session.to_owned()));
+        if !bound {
+            return Err(HandleError::Contention(MAX_ATTEMPTS).into());
         }
         tracing::info!(user_sub = %sub, session, customer = %held.customer, "held purchase claimed");
         Ok(self.checkout_completed(session, now).await?)

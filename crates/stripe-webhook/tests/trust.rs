@@ -86,6 +86,22 @@ async fn ada_on_power(stripe: &Stripe, deps: &TestDeps) -> anyhow::Result<(Strin
     Ok((customer, seen))
 }
 
+/// The claim as `POST /purchases/claim` makes it, by `sub` whose ID token says `email` verified.
+async fn claim(
+    deps: &TestDeps,
+    sub: &UserSub,
+    email: &str,
+    session: &str,
+    replace: bool,
+) -> Result<Handled, ClaimError> {
+    let email = Email::parse(email).map_err(|e| {
+        ClaimError::Handle(domain::stripe_events::HandleError::NotReady(e.to_string()))
+    })?;
+    deps.lifecycle
+        .claim_purchase(sub, &email, session, replace, adapters::unix_now())
+        .await
+}
+
 fn customer_of(session: &Value) -> anyhow::Result<StripeCustomerId> {
     Ok(StripeCustomerId::parse(
         session["customer"].as_str().unwrap_or_default(),
@@ -242,31 +258,20 @@ async fn a_client_reference_id_naming_another_user_binds_nothing_to_her() -> any
     assert_eq!(held.len(), 1);
     // Ada cannot claim what is held for Eve's email, even naming the session.
     let session = sub["id"].as_str().unwrap_or_default();
-    let stolen = deps
-        .lifecycle
-        .claim_purchase(
-            &UserSub::parse("ada")?,
-            &Email::parse("ada@example.com")?,
-            session,
-            false,
-            adapters::unix_now(),
-        )
-        .await;
+    let stolen = claim(
+        &deps,
+        &UserSub::parse("ada")?,
+        "ada@example.com",
+        session,
+        false,
+    )
+    .await;
     assert!(
         matches!(stolen, Err(ClaimError::NothingHeld(_))),
         "{stolen:?}"
     );
     // Eve claims it, signed in with her verified email: she is on Basic.
-    let claimed = deps
-        .lifecycle
-        .claim_purchase(
-            &eve,
-            &Email::parse("Eve@Example.com")?,
-            session,
-            false,
-            adapters::unix_now(),
-        )
-        .await?;
+    let claimed = claim(&deps, &eve, "Eve@Example.com", session, false).await?;
     assert!(matches!(claimed, Handled::Applied(_)), "{claimed:?}");
     deliver_new(&deps, &stripe, &mut seen).await?;
     let eve_profile = profile(&deps, eve.as_str()).await?;
@@ -312,31 +317,13 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
     let ada = UserSub::parse("ada")?;
     // Claiming needs her verified email (the handler answers 403 without it: account tests),
     // and, since she has a live subscription, her explicit word that the claimed one replaces it.
-    let refused = deps
-        .lifecycle
-        .claim_purchase(
-            &ada,
-            &Email::parse("ada@example.com")?,
-            id,
-            false,
-            adapters::unix_now(),
-        )
-        .await;
+    let refused = claim(&deps, &ada, "ada@example.com", id, false).await;
     assert!(
         matches!(&refused, Err(ClaimError::WouldReplace { current, .. }) if current.contains("basic")),
         "{refused:?}"
     );
     assert_eq!(stripe.subscription(&first).await?["status"], "active");
-    let claimed = deps
-        .lifecycle
-        .claim_purchase(
-            &ada,
-            &Email::parse("ada@example.com")?,
-            id,
-            true,
-            adapters::unix_now(),
-        )
-        .await?;
+    let claimed = claim(&deps, &ada, "ada@example.com", id, true).await?;
     assert!(matches!(claimed, Handled::Applied(_)), "{claimed:?}");
     deliver_new(&deps, &stripe, &mut seen).await?;
     let p = profile(&deps, "ada").await?;
@@ -364,22 +351,25 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].id, second);
     // Claiming again changes nothing.
-    deps.lifecycle
-        .claim_purchase(
-            &ada,
-            &Email::parse("ada@example.com")?,
-            id,
-            false,
-            adapters::unix_now(),
-        )
-        .await?;
+    claim(&deps, &ada, "ada@example.com", id, false).await?;
     deliver_new(&deps, &stripe, &mut seen).await?;
     assert_eq!(profile(&deps, "ada").await?.allowance.get(), 100_000);
-    // create-session and cancel see the claimed subscription.
-    let change = own_purchase(&stripe, &deps, "ada", "basic", SaleMode::Subscription).await?;
+    // create-session and cancel see the claimed subscription: no second one is sold, its
+    // price is not changed (it bills the card its buyer gave), and cancel ends it.
+    let change = own_purchase(&stripe, &deps, "ada", "basic", SaleMode::Subscription).await;
     assert!(
-        matches!(&change, CheckoutOutcome::PlanChanged { subscription, .. } if subscription == second),
+        change
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("claimed from a payment link")),
         "{change:?}"
+    );
+    let same = own_purchase(&stripe, &deps, "ada", "power", SaleMode::Subscription).await;
+    assert!(
+        same.as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("already subscribed")),
+        "{same:?}"
     );
     deliver_new(&deps, &stripe, &mut seen).await?;
     let cancelled = cancel(
@@ -434,23 +424,22 @@ async fn a_claim_never_displaces_her_subscription_unasked_and_a_failing_one_laps
     deliver_new(&deps, &stripe, &mut seen).await?;
     let failing = session["subscription"].as_str().unwrap_or_default();
     assert_eq!(stripe.subscription(failing).await?["status"], "past_due");
-    // A claim never displaces her own subscription unasked: refused, nothing changes; the
-    // failing one stays the buyer's, unbound, and lapses nobody.
-    let refused = deps
-        .lifecycle
-        .claim_purchase(
+    // A held subscription whose buyer's card fails is nobody's to take over, even asked to
+    // replace hers: refused, nothing changes; it stays the buyer's, unbound, and lapses nobody.
+    for replace in [false, true] {
+        let refused = claim(
+            &deps,
             &UserSub::parse("ada")?,
-            &Email::parse("ada@example.com")?,
+            "ada@example.com",
             session["id"].as_str().unwrap_or_default(),
-            false,
-            adapters::unix_now(),
+            replace,
         )
         .await;
-    assert!(
-        matches!(&refused, Err(ClaimError::WouldReplace { current, claimed, .. })
-            if current.contains("power") && claimed.contains("basic")),
-        "{refused:?}"
-    );
+        assert!(
+            matches!(&refused, Err(ClaimError::NotPaying { status, .. }) if status == "past_due"),
+            "{refused:?}"
+        );
+    }
     deliver_new(&deps, &stripe, &mut seen).await?;
     stripe.advance_days(16).await?;
     deliver_new(&deps, &stripe, &mut seen).await?;
@@ -929,17 +918,51 @@ async fn a_pay_first_buyer_whose_profile_write_failed_claims_her_purchase_and_ge
     assert!(deps.lifecycle.store.profile(&zoe).await?.is_none());
     // Signed in from her invitation (her email verified), she claims it: account and credits.
     let id = session["id"].as_str().unwrap_or_default();
-    deps.lifecycle
-        .claim_purchase(
-            &zoe,
-            &Email::parse("zoe@example.com")?,
-            id,
-            false,
-            adapters::unix_now(),
-        )
-        .await?;
+    claim(&deps, &zoe, "zoe@example.com", id, false).await?;
     let p = profile(&deps, zoe.as_str()).await?;
     assert_eq!((p.plan.as_str(), p.purchased.get()), ("free", 1_000));
     assert_eq!(p.customer, customer_of(&session)?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pay_first_subscriber_whose_profile_write_failed_claims_her_subscription_whole()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let session = link_purchase(
+        &stripe,
+        "creditgate_power_subscription",
+        "zoe@example.com",
+        None,
+    )
+    .await?;
+    let events = stripe.events().await?;
+    let completed = events
+        .iter()
+        .find(|e| e.contains("\"checkout.session.completed\""))
+        .cloned()
+        .unwrap_or_default();
+    deps.lifecycle.store.fail_writes.once("create profile");
+    assert_eq!(deliver(&deps, &completed).await?.0, 500);
+    assert_eq!(
+        deliver(&deps, &completed).await?.0,
+        200,
+        "held on the retry"
+    );
+    let zoe = deps
+        .lifecycle
+        .directory
+        .find_by_email(&Email::parse("zoe@example.com")?)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no Cognito user"))?;
+    // The subscription she bought is not "hers to replace": the claim takes it as it is.
+    let id = session["id"].as_str().unwrap_or_default();
+    let claimed = claim(&deps, &zoe, "zoe@example.com", id, false).await?;
+    assert!(matches!(claimed, Handled::Applied(_)), "{claimed:?}");
+    let subscription = session["subscription"].as_str().unwrap_or_default();
+    assert_eq!(stripe.subscription(subscription).await?["status"], "active");
+    let p = profile(&deps, zoe.as_str()).await?;
+    assert_eq!((p.plan.as_str(), p.allowance.get()), ("power", 100_000));
     Ok(())
 }
