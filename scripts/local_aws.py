@@ -285,6 +285,11 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
         p = r.resolve(res["Properties"])
         args = {k: v for k, v in p.items() if k in ["UserPoolId", "ClientName", "GenerateSecret", "ExplicitAuthFlows", "ReadAttributes", "WriteAttributes",
                                                          "PreventUserExistenceErrors"]}
+        # The local stack's tools and tests sign in with a password (USER_PASSWORD_AUTH); the
+        # deployed client allows SRP only.
+        flows = args.get("ExplicitAuthFlows", [])
+        if "ALLOW_USER_PASSWORD_AUTH" not in flows:
+            args["ExplicitAuthFlows"] = flows + ["ALLOW_USER_PASSWORD_AUTH"]
         clients = [c for c in idp.list_user_pool_clients(UserPoolId=p["UserPoolId"], MaxResults=60)["UserPoolClients"] if c["ClientName"] == p["ClientName"]]
         client = clients[0] if clients else idp.create_user_pool_client(**args)["UserPoolClient"]
         r.physical[logical] = client["ClientId"]
