@@ -263,13 +263,14 @@ where
         if followed != Some(id) || !facts.status.is_live() {
             // A subscription the profile does not follow yet, or the followed one ended: the
             // user's standing comes from every subscription bound to them, and one bill stays.
-            if let Some(keep) = self.one_subscription(&profile).await?
-                && keep != facts.id
-                && let Some(kept) = self.stripe.subscription(&keep).await?
-            {
-                facts = kept;
+            if let Some(keep) = self.one_subscription(&profile).await? {
+                if keep != facts.id
+                    && let Some(kept) = self.stripe.subscription(&keep).await?
+                {
+                    facts = kept;
+                }
+                facts.chosen = facts.id == keep;
             }
-            facts.chosen = facts.status.is_live();
         }
         let id = facts.id.clone();
         let id = id.as_str();
