@@ -70,7 +70,6 @@ impl From<AccountError> for ApiError {
             | AccountError::NoSubscription
             | AccountError::IdempotencyKeyReused
             | AccountError::ClaimedSubscription(_) => Self::conflict(e.to_string()),
-            AccountError::Refused(_) => Self::bad_request(e.to_string()),
             AccountError::EmailNotVerified => Self::new(StatusCode::FORBIDDEN, e.to_string()),
             AccountError::Claim(ClaimError::NothingHeld(_)) => Self::not_found(e.to_string()),
             AccountError::Claim(

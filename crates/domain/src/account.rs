@@ -29,8 +29,6 @@ pub enum AccountError {
     ClaimedSubscription(String),
     #[error("this Idempotency-Key was already used for a different request; use a new key")]
     IdempotencyKeyReused,
-    #[error("Stripe refused the request: {0}")]
-    Refused(String),
     #[error(
         "claiming a purchase needs an ID token whose email is verified: verify your email and sign in again"
     )]
@@ -48,7 +46,6 @@ impl From<PortError> for AccountError {
     fn from(e: PortError) -> Self {
         match e.refused.clone() {
             Some(crate::ports::Refusal::IdempotencyKeyReused) => Self::IdempotencyKeyReused,
-            Some(crate::ports::Refusal::InvalidRequest(message)) => Self::Refused(message),
             None => Self::Port(e),
         }
     }

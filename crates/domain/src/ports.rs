@@ -19,7 +19,7 @@ pub struct PortError {
     #[source]
     pub source: BoxError,
     /// Set when the provider refused the request because of what the caller sent (Stripe's
-    /// `idempotency_error`, an id that names nothing): a 4xx for the caller, never a 500.
+    /// `idempotency_error`): a 4xx for the caller, never a 500.
     pub refused: Option<Refusal>,
 }
 
@@ -28,8 +28,6 @@ pub struct PortError {
 pub enum Refusal {
     /// The `Idempotency-Key` was used before with a different request.
     IdempotencyKeyReused,
-    /// Stripe's `invalid_request_error`, with its message (which names no secret).
-    InvalidRequest(String),
 }
 
 impl PortError {
