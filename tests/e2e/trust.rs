@@ -232,18 +232,7 @@ async fn outside_buyers_bind_nothing_to_a_user_and_settle_without_failing() -> a
     })
     .await?;
     stack.all_delivered(WAIT).await?;
-    let log = stack.emulator("GET", "/_emulator/deliveries", "").await?;
-    let refused: Vec<_> = log["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|d| {
-            d["status_code"]
-                .as_u64()
-                .is_some_and(|s| s >= 300 && s != 409)
-        })
-        .collect();
+    let refused = stack.refused_deliveries().await?;
     assert!(refused.is_empty(), "refused deliveries: {refused:?}");
     let after = store
         .profile(&ada_sub)

@@ -224,18 +224,7 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     );
 
     // No delivery was refused or failed (409 = "being processed", which Stripe retries).
-    let deliveries = stack.emulator("GET", "/_emulator/deliveries", "").await?;
-    let refused: Vec<_> = deliveries["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|d| {
-            d["status_code"]
-                .as_u64()
-                .is_some_and(|s| s >= 300 && s != 409)
-        })
-        .collect();
+    let refused = stack.refused_deliveries().await?;
     anyhow::ensure!(refused.is_empty(), "refused deliveries: {refused:?}");
     Ok(())
 }

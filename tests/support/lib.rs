@@ -233,6 +233,23 @@ impl Stack {
         .await
     }
 
+    /// Deliveries the webhook refused or failed (any status of 300 or more but 409, which means
+    /// "being processed" and which Stripe retries), from the emulator's delivery log.
+    pub async fn refused_deliveries(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let log = self.emulator("GET", "/_emulator/deliveries", "").await?;
+        Ok(log["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| {
+                d["status_code"]
+                    .as_u64()
+                    .is_some_and(|s| s >= 300 && s != 409)
+            })
+            .collect())
+    }
+
     /// The credit manager's executions as (name, status), sorted by name.
     pub async fn executions(&self) -> anyhow::Result<Vec<(String, String)>> {
         let out = self

@@ -212,24 +212,6 @@ async fn state(deps: &TestDeps) -> anyhow::Result<Value> {
     }))
 }
 
-/// Delivers `order`; a delivery answered 409 or 500 is delivered again later, as Stripe does.
-async fn deliver_order(deps: &TestDeps, order: Vec<&String>) -> anyhow::Result<()> {
-    let mut queue: std::collections::VecDeque<&String> = order.into();
-    let mut retries = 0;
-    while let Some(event) = queue.pop_front() {
-        let (status, body) = deliver(deps, event).await?;
-        match status {
-            200 => {}
-            409 | 500 if retries < 100 => {
-                retries += 1;
-                queue.push_back(event);
-            }
-            _ => anyhow::bail!("{status}: {body}"),
-        }
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn every_scenario_ends_in_the_same_state_whatever_the_delivery_order() -> anyhow::Result<()> {
     let only: Option<u64> = std::env::var("ORDER_SEED")

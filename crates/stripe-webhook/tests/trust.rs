@@ -682,20 +682,7 @@ mod property {
             .collect();
         *seen = events.len();
         order.shuffle(rng);
-        let mut queue: std::collections::VecDeque<&String> = order.into();
-        let mut retries = 0;
-        while let Some(event) = queue.pop_front() {
-            let (status, body) = deliver(deps, event).await?;
-            match status {
-                200 => {}
-                409 | 500 if retries < 200 => {
-                    retries += 1;
-                    queue.push_back(event);
-                }
-                _ => anyhow::bail!("{status}: {body} for {event}"),
-            }
-        }
-        Ok(())
+        deliver_order(deps, order).await
     }
 
     /// Plays the script (without the outsiders' acts when `outsiders` is false); returns what

@@ -175,3 +175,22 @@ pub async fn profile(deps: &TestDeps, sub: &str) -> anyhow::Result<Profile> {
         .await?
         .context("no profile")
 }
+
+/// Delivers `order`; a delivery answered 409 or 500 is delivered again later, as Stripe does
+/// (at most 200 redeliveries); anything else is an error.
+pub async fn deliver_order(deps: &TestDeps, order: Vec<&String>) -> anyhow::Result<()> {
+    let mut queue: std::collections::VecDeque<&String> = order.into();
+    let mut retries = 0;
+    while let Some(event) = queue.pop_front() {
+        let (status, body) = deliver(deps, event).await?;
+        match status {
+            200 => {}
+            409 | 500 if retries < 200 => {
+                retries += 1;
+                queue.push_back(event);
+            }
+            _ => anyhow::bail!("{status}: {body} for {event}"),
+        }
+    }
+    Ok(())
+}
