@@ -6,6 +6,7 @@
   provision  creates the DynamoDB table, Cognito user pool and client, and the state machine
              from infra/template.yaml itself, so local and deployed cannot drift; prints the
              stack outputs as JSON.
+  functions  the template's Lambda functions, one binary name a line (from each CodeUri).
 
 Only the resource types creditgate's template uses are understood; anything else in the
 template is reported and skipped, never guessed.
@@ -134,6 +135,23 @@ def load_template(path: str) -> dict:
         Loader.add_constructor(f"!{name}", tag(name))
     with open(path) as f:
         return yaml.load(f, Loader=Loader)
+
+
+def lambda_binaries(template: dict) -> dict:
+    """Each function's logical id -> its binary, read from its CodeUri (the artifact that
+    scripts/package builds: `../target/lambda/<binary>/bootstrap.zip`). The template is the one
+    list of functions: scripts/package, scripts/check-arm64, scripts/bench and scripts/dev read it
+    from here."""
+    binaries = {}
+    for logical, res in (template.get("Resources") or {}).items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        code_uri = str((res.get("Properties") or {}).get("CodeUri", ""))
+        match = re.fullmatch(r"(?:\.\./)?target/lambda/([A-Za-z0-9_-]+)/bootstrap\.zip", code_uri)
+        if not match:
+            raise SystemExit(f"{logical}: CodeUri {code_uri!r} is not ../target/lambda/<binary>/bootstrap.zip (what scripts/package builds)")
+        binaries[logical] = match.group(1)
+    return binaries
 
 
 class NoValue:
@@ -303,12 +321,12 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
     # What each function would get as its environment (dynamic references left to the caller).
     functions = {}
     globals_env = ((template.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables", {})
+    binaries = lambda_binaries(template)
     for logical, res in by_type("AWS::Serverless::Function"):
         env = dict(globals_env)
         env.update(((res["Properties"].get("Environment") or {}).get("Variables")) or {})
         resolved = r.resolve(env)
-        binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical)
-        functions[binary] = {k: v for k, v in resolved.items() if "{{resolve:" not in str(v)}
+        functions[binaries[logical]] = {k: v for k, v in resolved.items() if "{{resolve:" not in str(v)}
     return {"outputs": outputs, "functions": functions}
 
 
@@ -322,9 +340,13 @@ def main() -> None:
     p.add_argument("--endpoint", required=True)
     p.add_argument("--stack", default="creditgate")
     p.add_argument("--param", action="append", default=[], help="Name=Value for a template parameter")
+    f = sub.add_parser("functions", help="the template's Lambda binaries, one a line")
+    f.add_argument("--template", required=True)
     args = parser.parse_args()
     if args.command == "serve":
         serve(args.port)
+    elif args.command == "functions":
+        print("\n".join(lambda_binaries(load_template(args.template)).values()))
     else:
         params = dict(kv.split("=", 1) for kv in args.param)
         print(json.dumps(provision(args.template, args.endpoint, args.stack, params), indent=2))

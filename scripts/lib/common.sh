@@ -45,3 +45,34 @@ PY
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# The Lambda functions, one binary name a line: infra/template.yaml's functions, named by their
+# CodeUri (../target/lambda/<binary>/bootstrap.zip). scripts/package, scripts/check-arm64 and
+# scripts/bench take the list from here, so a function added to the template is built and checked.
+lambda_functions() {
+  "$VENV/bin/python" "$ROOT/scripts/local_aws.py" functions --template "$ROOT/infra/template.yaml"
+}
+
+# Where scripts/package leaves each function's zip: what the template's CodeUri names.
+LAMBDA_DIR="$ROOT/target/lambda"
+
+# Prints each function's artifact (target/lambda/<function>/bootstrap.zip) with the zip's size and
+# the size of the bootstrap in it; fails if one is missing or holds anything but `bootstrap`.
+lambda_sizes() {
+  "$VENV/bin/python" - "$LAMBDA_DIR" "$@" <<'PY'
+import os, sys, zipfile
+lambda_dir, functions = sys.argv[1], sys.argv[2:]
+width = max(map(len, functions))
+print(f"  {'function':<{width}}  {'bootstrap':>9}  {'zip':>7}  artifact")
+for function in functions:
+    path = os.path.join(lambda_dir, function, "bootstrap.zip")
+    if not os.path.exists(path):
+        sys.exit(f"{path} is missing: run scripts/package")
+    with zipfile.ZipFile(path) as z:
+        if z.namelist() != ["bootstrap"]:
+            sys.exit(f"{path} holds {z.namelist()}, not one `bootstrap`")
+        bootstrap = z.getinfo("bootstrap").file_size
+    mb = lambda n: f"{n / 1e6:.1f} MB"
+    print(f"  {function:<{width}}  {mb(bootstrap):>9}  {mb(os.path.getsize(path)):>7}  {os.path.relpath(path)}")
+PY
+}
