@@ -272,9 +272,10 @@ def extract(zip_path: str, into: str) -> str:
     return path
 
 
-def run(args, function: str, bootstrap: str, env_for, event: dict, until, seconds: float):
+def run(args, function: str, bootstrap: str, env_for, event: dict, until, seconds: float, grace: float = 0):
     """Starts the bootstrap under qemu with the stub, waits until `until(invocation)` or exit or
-    timeout, then stops it. Returns (invocation, exit code or None, output, seconds to first poll)."""
+    timeout (then up to `grace` seconds for it to exit by itself), then stops it. Returns
+    (invocation, exit code or None, output, seconds to first poll)."""
     invocation = Invocation(function, event)
     server = stub_server(invocation)
     env = env_for(f"127.0.0.1:{server.server_address[1]}")
@@ -288,7 +289,10 @@ def run(args, function: str, bootstrap: str, env_for, event: dict, until, second
             while time.monotonic() < deadline and proc.poll() is None and not until(invocation):
                 invocation.wait_for(lambda: until(invocation), 0.1)
         finally:
-            code = proc.poll()
+            try:
+                code = proc.wait(grace) if grace else proc.poll()
+            except subprocess.TimeoutExpired:
+                code = None
             if code is None:
                 proc.terminate()
                 try:
@@ -388,8 +392,12 @@ def main() -> int:
                 env.pop(variable, None)
                 return env
             invocation, code, output, _ = run(args, function, bootstrap, env_for, table[function][0],
-                                              lambda i: i.init_error is not None or i.response is not None, args.timeout)
-            reported = "yes: " + invocation.init_error[1].decode(errors="replace") if invocation.init_error else "no"
+                                              lambda i: i.init_error is not None or i.response is not None, args.timeout, grace=3)
+            if invocation.init_error:
+                headers, body = invocation.init_error
+                reported = f"yes ({headers.get('lambda-runtime-function-error-type')}): {body.decode(errors='replace')}"
+            else:
+                reported = "no"
             status = f"exited with {code}" if code is not None else ("still running" if invocation.polls == 0 else "took an event")
             print(f"info {function} without {variable}: {status}; POSTed {PREFIX}/init/error: {reported}; printed:", flush=True)
             print(indent(output, 1500), flush=True)
