@@ -269,7 +269,8 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
         r.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{p['TableName']}"
 
     for logical, res in by_type("AWS::Serverless::StateMachine"):
-        p = r.resolve(res["Properties"])
+        # Only what creates it here: its Logging and Policies name resources moto does not hold.
+        p = r.resolve({k: v for k, v in res["Properties"].items() if k in ("Name", "Type", "DefinitionUri", "DefinitionSubstitutions")})
         with open(os.path.join(os.path.dirname(template_path), p["DefinitionUri"])) as f:
             definition = f.read()
         for name, value in (p.get("DefinitionSubstitutions") or {}).items():
