@@ -251,9 +251,14 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
                "AWS::Serverless::StateMachine", "AWS::Serverless::Function", "AWS::Lambda::Permission",
                # Served by `cargo lambda watch` (function URLs stand in for the HTTP API's routes).
                "AWS::Serverless::HttpApi"}
-    for logical, res in resources.items():
+    # Alarms, log groups and the like are many and all alike: one line per type, not per resource.
+    skipped = {}
+    for res in resources.values():
         if res["Type"] not in handled:
-            print(f"provision: skipping {logical} ({res['Type']}): not part of the local stack", file=sys.stderr)
+            skipped[res["Type"]] = skipped.get(res["Type"], 0) + 1
+    if skipped:
+        print("provision: not part of the local stack, skipped: "
+              + ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items())), file=sys.stderr)
 
     for logical, res in by_type("AWS::DynamoDB::Table"):
         p = r.resolve(res["Properties"])
@@ -314,11 +319,14 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
         r.physical[logical] = client["ClientId"]
 
     outputs = {}
+    unresolved = []
     for name, o in (template.get("Outputs") or {}).items():
         try:
             outputs[name] = r.resolve(o["Value"])
-        except KeyError as missing:
-            print(f"provision: output {name} has no local value ({missing})", file=sys.stderr)
+        except KeyError:
+            unresolved.append(name)
+    if unresolved:
+        print("provision: outputs with no local value: " + ", ".join(unresolved), file=sys.stderr)
     # What each function would get as its environment (dynamic references left to the caller).
     functions = {}
     globals_env = ((template.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables", {})
