@@ -3,8 +3,8 @@
 
   serve      moto's server on 127.0.0.1, requests serialised (see DESIGN.md: stock moto loses
              conditional updates under concurrency), Step Functions executions switched on.
-  provision  creates the DynamoDB table, Cognito user pool and client, and the state machine
-             from infra/template.yaml itself, so local and deployed cannot drift; prints the
+  provision  creates the DynamoDB table, Cognito user pool and client, the Stripe secret and
+             the state machine from infra/template.yaml itself, so local and deployed cannot drift; prints the
              stack outputs as JSON.
   functions  the template's Lambda functions, one binary name a line (from each CodeUri).
 
@@ -245,9 +245,11 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
     ddb = boto3.client("dynamodb", **kw)
     idp = boto3.client("cognito-idp", **kw)
     sfn = boto3.client("stepfunctions", **kw)
-    resources = template["Resources"]
+    secrets = boto3.client("secretsmanager", **kw)
+    # Resources whose Condition is false are not created, as in CloudFormation.
+    resources = {k: v for k, v in template["Resources"].items() if "Condition" not in v or r.condition(v["Condition"])}
     by_type = lambda t: [(k, v) for k, v in resources.items() if v["Type"] == t]
-    handled = {"AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
+    handled = {"AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
                "AWS::Serverless::StateMachine", "AWS::Serverless::Function", "AWS::Lambda::Permission",
                # Served by `cargo lambda watch` (function URLs stand in for the HTTP API's routes).
                "AWS::Serverless::HttpApi"}
@@ -272,6 +274,17 @@ def provision(template_path: str, endpoint: str, stack: str, parameters: dict) -
             ddb.update_time_to_live(TableName=p["TableName"], TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])})
         r.physical[logical] = p["TableName"]
         r.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{p['TableName']}"
+
+    # The Stripe secret: created with the template's placeholder; scripts/dev then puts the
+    # emulator's key and webhook secret into it, as an operator does after deploying.
+    for logical, res in by_type("AWS::SecretsManager::Secret"):
+        p = r.resolve(res["Properties"])
+        try:
+            arn = secrets.describe_secret(SecretId=p["Name"])["ARN"]
+        except secrets.exceptions.ResourceNotFoundException:
+            args = {k: p[k] for k in ["Name", "Description", "SecretString"] if k in p}
+            arn = secrets.create_secret(**args)["ARN"]
+        r.physical[logical] = arn
 
     for logical, res in by_type("AWS::Serverless::StateMachine"):
         # Only what creates it here: its Logging and Policies name resources moto does not hold.

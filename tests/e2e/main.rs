@@ -7,6 +7,7 @@ mod api;
 mod credit_manager;
 mod event_ledger;
 mod metering;
+mod operations;
 mod plans_sync;
 mod signup;
 mod trust;

@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+pub mod proxy;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub fn workspace_root() -> PathBuf {
@@ -24,7 +27,7 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -78,9 +81,27 @@ fn tail_logs(state_dir: &Path) -> String {
     out
 }
 
+/// What a test changes about the stack it starts.
+#[derive(Debug, Default)]
+pub struct StackOptions {
+    /// moto's port (a free one if `None`), for a test that puts something in front of it.
+    pub moto_port: Option<u16>,
+    /// Extra variables for scripts/dev (e.g. `AWS_ENDPOINT_URL_DYNAMODB`, which it hands to the
+    /// functions only).
+    pub env: Vec<(String, String)>,
+}
+
 impl Stack {
     /// Starts the whole local stack. `free_period_seconds` replaces the Free plan's week.
     pub async fn start(name: &str, free_period_seconds: u64) -> anyhow::Result<Self> {
+        Self::start_with(name, free_period_seconds, StackOptions::default()).await
+    }
+
+    pub async fn start_with(
+        name: &str,
+        free_period_seconds: u64,
+        options: StackOptions,
+    ) -> anyhow::Result<Self> {
         let state_dir = target_dir()
             .join("e2e")
             .join(format!("{name}-{}", std::process::id()));
@@ -88,7 +109,11 @@ impl Stack {
         std::fs::create_dir_all(&state_dir)?;
         let log = std::fs::File::create(state_dir.join("dev.log"))?;
         let mut dev = Dev(Command::new(workspace_root().join("scripts/dev"))
-            .env("MOTO_PORT", free_port()?.to_string())
+            .env(
+                "MOTO_PORT",
+                options.moto_port.map_or_else(free_port, Ok)?.to_string(),
+            )
+            .envs(options.env)
             .env("STRIPE_EMULATOR_PORT", free_port()?.to_string())
             .env("WATCH_PORT", free_port()?.to_string())
             .env("FREE_PERIOD_SECONDS", free_period_seconds.to_string())

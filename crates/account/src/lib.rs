@@ -15,7 +15,7 @@
 //!   held, 409 claimed by another account).
 //! - **Returns**: 401 without a verified user, 404 without a profile or for another path, 405
 //!   for another method.
-//! - **Env**: `TABLE_NAME`, `USER_POOL_ID`, `CREDIT_MANAGER_ARN`, `STRIPE_SECRET_KEY`,
+//! - **Env**: `TABLE_NAME`, `USER_POOL_ID`, `CREDIT_MANAGER_ARN`, `STRIPE_SECRET_ARN` (read at run time),
 //!   `PORTAL_RETURN_URL`, optional `STRIPE_API_BASE`, `LAPSE_MODE`, `PAST_DUE_GRACE_SECONDS`.
 //! - **IAM**: DynamoDB `GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query` (profile, key
 //!   rotation, held purchases, the claim's transaction, grants); the Cognito and Step Functions

@@ -679,14 +679,11 @@ pub fn api_request_with_claims(
 /// A Stripe state whose client points at a closed port: for handler tests of paths that must
 /// answer before calling Stripe.
 pub fn unreachable_stripe() -> crate::stripe_reads::StripeState {
-    let client = crate::stripe_api::client(
-        &crate::config::Secret::new("sk_test_unreachable".into()),
-        Some("http://127.0.0.1:9/"),
-    );
-    match client {
-        Ok(client) => crate::stripe_reads::StripeState::new(client),
-        Err(e) => panic!("{e}"),
-    }
+    crate::stripe_reads::StripeState::new(crate::secrets::StripeSecretSource::fixed(
+        "sk_test_unreachable",
+        &[],
+        Some("http://127.0.0.1:9/".into()),
+    ))
 }
 
 /// A Free profile for `sub` (customer `cus_test1`), as sign-up leaves it.

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::Duration;
 
 use domain::catalogue::{Catalogue, Period};
 use domain::ids::{Email, StripeCustomerId, UserSub};
@@ -18,17 +19,29 @@ use stripe_shared::{Price, RecurringInterval};
 use stripe_types::Currency;
 
 use crate::config::Secret;
+use crate::secrets::StripeSecretSource;
 
-/// Builds the client once per process. `api_base` (e.g. `http://127.0.0.1:12111/`) replaces
+/// One attempt of one Stripe call, connecting included: below every function's timeout.
+pub const TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Builds a client for one secret key. `api_base` (e.g. `http://127.0.0.1:12111/`) replaces
 /// api.stripe.com; `None` talks to Stripe.
 pub fn client(secret: &Secret, api_base: Option<&str>) -> Result<Client, StripeError> {
+    client_with_timeout(secret, api_base, TIMEOUT)
+}
+
+pub fn client_with_timeout(
+    secret: &Secret,
+    api_base: Option<&str>,
+    timeout: Duration,
+) -> Result<Client, StripeError> {
     let mut builder = ClientBuilder::new(secret.expose())
         .app_info(
             "creditgate",
             Some(env!("CARGO_PKG_VERSION").to_owned()),
             None,
         )
-        .timeout(std::time::Duration::from_secs(10));
+        .timeout(timeout);
     if let Some(base) = api_base {
         let base = if base.ends_with('/') {
             base.to_owned()
@@ -53,12 +66,12 @@ pub fn is_missing(err: &StripeError) -> bool {
 
 #[derive(Clone)]
 pub struct StripeBilling {
-    client: Client,
+    secrets: StripeSecretSource,
 }
 
 impl StripeBilling {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(secrets: StripeSecretSource) -> Self {
+        Self { secrets }
     }
 }
 
@@ -74,7 +87,7 @@ impl Billing for StripeBilling {
             .metadata(HashMap::from([("cognito_sub".to_owned(), sub.to_string())]))
             .customize()
             .request_strategy(idempotent(idempotency_key)?)
-            .send(&self.client)
+            .send(&self.secrets.current().await?.stripe)
             .await
             .map_err(|e| PortError::new("create Stripe customer", e))?;
         StripeCustomerId::parse(customer.id.as_str())

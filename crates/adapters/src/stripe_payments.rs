@@ -48,7 +48,7 @@ impl StripeState {
         let prices = ListPrice::new()
             .lookup_keys(vec![lookup_key.to_owned()])
             .active(true)
-            .send(self.client())
+            .send(&self.client().await?)
             .await
             .map_err(|e| PortError::new("find Stripe price", e))?;
         prices
@@ -110,7 +110,7 @@ impl Payments for StripeState {
         let session = create
             .customize()
             .request_strategy(idempotent(&request.idempotency_key)?)
-            .send(self.client())
+            .send(&self.client().await?)
             .await
             .map_err(|e| keyed_error("create Stripe checkout session", e))?;
         Ok(CreatedSession {
@@ -128,7 +128,7 @@ impl Payments for StripeState {
             let list = ListSubscription::new()
                 .customer(customer.as_str())
                 .limit(100)
-                .send(self.client())
+                .send(&self.client().await?)
                 .await
                 .map_err(|e| PortError::new("list Stripe subscriptions", e))?;
             for s in &list.data {
@@ -159,7 +159,7 @@ impl Payments for StripeState {
     ) -> Result<(), PortError> {
         let price = self.price_for(lookup_key).await?;
         let current = RetrieveSubscription::new(subscription)
-            .send(self.client())
+            .send(&self.client().await?)
             .await
             .map_err(|e| PortError::new("read Stripe subscription", e))?;
         let item_id = current
@@ -176,7 +176,7 @@ impl Payments for StripeState {
             .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
             .customize()
             .request_strategy(idempotent(idempotency_key)?)
-            .send(self.client())
+            .send(&self.client().await?)
             .await
             .map_err(|e| keyed_error("change Stripe subscription price", e))?;
         Ok(())
@@ -190,12 +190,12 @@ impl Payments for StripeState {
         if at_period_end {
             UpdateSubscription::new(subscription)
                 .cancel_at_period_end(true)
-                .send(self.client())
+                .send(&self.client().await?)
                 .await
                 .map_err(|e| PortError::new("cancel Stripe subscription at period end", e))?;
         } else {
             CancelSubscription::new(subscription)
-                .send(self.client())
+                .send(&self.client().await?)
                 .await
                 .map_err(|e| PortError::new("cancel Stripe subscription", e))?;
         }
@@ -210,14 +210,14 @@ impl Payments for StripeState {
             .request_strategy(idempotent(&format!(
                 "creditgate-one-subscription-{subscription}"
             ))?)
-            .send(self.client())
+            .send(&self.client().await?)
             .await;
         let Err(e) = result else {
             return Ok(());
         };
         // Already canceled (by a concurrent delivery, or by the user): done.
         let now = RetrieveSubscription::new(subscription)
-            .send(self.client())
+            .send(&self.client().await?)
             .await
             .map_err(|e| PortError::new("read Stripe subscription", e))?;
         match SubStatus::parse(now.status.as_str()) {
@@ -234,7 +234,7 @@ impl Payments for StripeState {
         let session = CreateBillingPortalSession::new()
             .customer(customer.as_str())
             .return_url(return_url)
-            .send(self.client())
+            .send(&self.client().await?)
             .await
             .map_err(|e| PortError::new("create Stripe billing portal session", e))?;
         Ok(session.url)

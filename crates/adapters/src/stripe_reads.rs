@@ -17,20 +17,27 @@ use stripe_shared::{
     Charge, CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus, InvoiceStatus,
 };
 
+use crate::secrets::StripeSecretSource;
 use crate::stripe_api::is_missing;
 
-#[derive(Clone)]
+/// Stripe through the client built from the current secret (see [`crate::secrets`]).
+#[derive(Clone, Debug)]
 pub struct StripeState {
-    client: Client,
+    secrets: StripeSecretSource,
 }
 
 impl StripeState {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(secrets: StripeSecretSource) -> Self {
+        Self { secrets }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The client for the secret key in force now (read from Secrets Manager if not cached).
+    pub async fn client(&self) -> Result<Client, PortError> {
+        Ok(self.secrets.current().await?.stripe.clone())
+    }
+
+    pub fn secrets(&self) -> &StripeSecretSource {
+        &self.secrets
     }
 }
 
@@ -63,7 +70,9 @@ fn charge_facts(charge: Charge) -> ChargeFacts {
 impl StripeReads for StripeState {
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionFacts>, PortError> {
         let Some(sub) = found(
-            RetrieveSubscription::new(id).send(&self.client).await,
+            RetrieveSubscription::new(id)
+                .send(&self.client().await?)
+                .await,
             "read Stripe subscription",
         )?
         else {
@@ -84,7 +93,7 @@ impl StripeReads for StripeState {
             None => None,
             Some(invoice) => found(
                 RetrieveInvoice::new(invoice.as_str())
-                    .send(&self.client)
+                    .send(&self.client().await?)
                     .await,
                 "read Stripe invoice",
             )?
@@ -110,7 +119,9 @@ impl StripeReads for StripeState {
 
     async fn checkout_session(&self, id: &str) -> Result<Option<SessionFacts>, PortError> {
         let Some(session) = found(
-            RetrieveCheckoutSession::new(id).send(&self.client).await,
+            RetrieveCheckoutSession::new(id)
+                .send(&self.client().await?)
+                .await,
             "read Stripe checkout session",
         )?
         else {
@@ -119,7 +130,7 @@ impl StripeReads for StripeState {
         let mut items = Vec::new();
         let lines = ListLineItemsCheckoutSession::new(id)
             .limit(100)
-            .send(&self.client)
+            .send(&self.client().await?)
             .await
             .map_err(|e| PortError::new("read Stripe checkout line items", e))?;
         for line in lines.data {
@@ -162,7 +173,7 @@ impl StripeReads for StripeState {
 
     async fn charge(&self, id: &str) -> Result<Option<ChargeFacts>, PortError> {
         Ok(found(
-            RetrieveCharge::new(id).send(&self.client).await,
+            RetrieveCharge::new(id).send(&self.client().await?).await,
             "read Stripe charge",
         )?
         .map(charge_facts))
@@ -172,7 +183,7 @@ impl StripeReads for StripeState {
         let list = ListCheckoutSession::new()
             .payment_intent(payment_intent)
             .limit(1)
-            .send(&self.client)
+            .send(&self.client().await?)
             .await
             .map_err(|e| PortError::new("find Stripe checkout session", e))?;
         Ok(list.data.first().map(|s| s.id.to_string()))
@@ -181,7 +192,7 @@ impl StripeReads for StripeState {
     async fn payment_charge(&self, payment_intent: &str) -> Result<Option<ChargeFacts>, PortError> {
         let Some(intent) = found(
             RetrievePaymentIntent::new(payment_intent)
-                .send(&self.client)
+                .send(&self.client().await?)
                 .await,
             "read Stripe payment intent",
         )?
@@ -200,7 +211,7 @@ impl StripeState {
     pub async fn event_payload(&self, id: &str) -> Result<Option<String>, PortError> {
         let Some(event) = found(
             stripe_core::event::RetrieveEvent::new(id)
-                .send(&self.client)
+                .send(&self.client().await?)
                 .await,
             "read Stripe event",
         )?

@@ -10,29 +10,83 @@ use domain::stripe_events::Lifecycle;
 use crate::cognito::CognitoDirectory;
 use crate::config::{ConfigError, Env, Secret};
 use crate::dynamo::DynamoStore;
+use crate::secrets::{FixedSecret, SecretsManagerStore, SourceOptions, StripeSecretSource};
 use crate::sfn::StepFunctionsScheduler;
-use crate::stripe_api;
 use crate::stripe_reads::StripeState;
 
-/// `STRIPE_SECRET_KEY` and, locally, `STRIPE_API_BASE` (the stripe-emulator).
+/// Where Stripe's secret key and webhook secrets come from.
+#[derive(Debug, Clone)]
+pub enum SecretLocation {
+    /// `STRIPE_SECRET_ARN`: a Secrets Manager secret, read at run time and cached (what every
+    /// function, deployed or local, uses: the key never sits in a function's configuration).
+    SecretsManager(String),
+    /// `STRIPE_SECRET_KEY`: a key given directly, for tools an operator runs.
+    Key(Secret),
+}
+
+/// The Stripe secret's location and, locally, `STRIPE_API_BASE` (the stripe-emulator).
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
-    pub secret_key: Secret,
+    pub secret: SecretLocation,
     pub api_base: Option<String>,
 }
 
 impl StripeConfig {
+    /// For the functions: `STRIPE_SECRET_ARN` only.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
-            secret_key: Secret::new(env.required("STRIPE_SECRET_KEY")?),
+            secret: SecretLocation::SecretsManager(env.required("STRIPE_SECRET_ARN")?),
             api_base: env.optional("STRIPE_API_BASE"),
         })
     }
 
-    pub fn state(&self) -> anyhow::Result<StripeState> {
-        let client = stripe_api::client(&self.secret_key, self.api_base.as_deref())
-            .context("build the Stripe client")?;
-        Ok(StripeState::new(client))
+    /// For tools: `STRIPE_SECRET_ARN` if set, else `STRIPE_SECRET_KEY`.
+    pub fn for_tools<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let secret = match env.optional("STRIPE_SECRET_ARN") {
+            Some(arn) => SecretLocation::SecretsManager(arn),
+            None => match env.optional("STRIPE_SECRET_KEY") {
+                Some(key) => SecretLocation::Key(Secret::new(key)),
+                None => {
+                    return Err(ConfigError::Missing(
+                        "STRIPE_SECRET_ARN (or STRIPE_SECRET_KEY)",
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            secret,
+            api_base: env.optional("STRIPE_API_BASE"),
+        })
+    }
+
+    /// The secret source; nothing is read until first use.
+    pub fn source(&self, aws: &aws_config::SdkConfig) -> StripeSecretSource {
+        self.source_with_timeout(aws, crate::stripe_api::TIMEOUT)
+    }
+
+    /// The secret source whose Stripe calls time out after `stripe_timeout`.
+    pub fn source_with_timeout(
+        &self,
+        aws: &aws_config::SdkConfig,
+        stripe_timeout: std::time::Duration,
+    ) -> StripeSecretSource {
+        let options = SourceOptions {
+            stripe_timeout,
+            ..SourceOptions::new(self.api_base.clone())
+        };
+        match &self.secret {
+            SecretLocation::SecretsManager(arn) => StripeSecretSource::with_options(
+                SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(aws), arn.clone()),
+                options,
+            ),
+            SecretLocation::Key(key) => {
+                StripeSecretSource::with_options(FixedSecret::of(key.expose(), &[]), options)
+            }
+        }
+    }
+
+    pub fn state(&self, aws: &aws_config::SdkConfig) -> StripeState {
+        StripeState::new(self.source(aws))
     }
 }
 
@@ -47,12 +101,25 @@ pub struct LifecycleConfig {
 }
 
 impl LifecycleConfig {
+    /// For the functions (the secret's ARN only).
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Self::with_stripe(env, StripeConfig::from_env(env)?)
+    }
+
+    /// For tools (the secret's ARN or a key).
+    pub fn for_tools<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Self::with_stripe(env, StripeConfig::for_tools(env)?)
+    }
+
+    fn with_stripe<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        stripe: StripeConfig,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             user_pool_id: env.required("USER_POOL_ID")?,
             credit_manager_arn: env.required("CREDIT_MANAGER_ARN")?,
-            stripe: StripeConfig::from_env(env)?,
+            stripe,
             policy: crate::config::access_policy(env)?,
             free_period_seconds: env.parsed("FREE_PERIOD_SECONDS")?,
         })
@@ -67,7 +134,7 @@ pub async fn live_lifecycle(config: LifecycleConfig) -> anyhow::Result<LiveLifec
     let aws = crate::aws::sdk_config().await;
     Ok(Lifecycle {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name),
-        stripe: config.stripe.state()?,
+        stripe: config.stripe.state(&aws),
         directory: CognitoDirectory::new(
             aws_sdk_cognitoidentityprovider::Client::new(&aws),
             config.user_pool_id,

@@ -9,7 +9,7 @@
 //!   finishes it. Repeating an at-period-end cancel changes nothing and says so.
 //! - **Returns**: 200 with what happened; 400 for a malformed body; 401 without a verified
 //!   user; 404 without a profile; 409 without a live subscription.
-//! - **Env**: `TABLE_NAME`, `USER_POOL_ID`, `CREDIT_MANAGER_ARN`, `STRIPE_SECRET_KEY`, optional
+//! - **Env**: `TABLE_NAME`, `USER_POOL_ID`, `CREDIT_MANAGER_ARN`, `STRIPE_SECRET_ARN` (read at run time), optional
 //!   `STRIPE_API_BASE`, `LAPSE_MODE`, `PAST_DUE_GRACE_SECONDS`, `FREE_PERIOD_SECONDS` (local).
 //! - **IAM**: DynamoDB `GetItem`, `PutItem`, `UpdateItem` (profile, customer link, grants);
 //!   Cognito `ListUsers`, `AdminUpdateUserAttributes`, `AdminEnableUser`,

@@ -40,10 +40,11 @@ pub fn parse_time(raw: &str) -> Result<i64, String> {
 }
 
 pub async fn replay(filter: Filter, dry_run: bool) -> anyhow::Result<()> {
+    let lifecycle = live_lifecycle(LifecycleConfig::for_tools(&Env::process())?).await?;
     let deps = Deps {
-        lifecycle: live_lifecycle(LifecycleConfig::from_env(&Env::process())?).await?,
         // Replays read events from Stripe's API: there is no signature to check.
-        secrets: Vec::new(),
+        secrets: lifecycle.stripe.secrets().clone(),
+        lifecycle,
     };
 
     let failed = deps

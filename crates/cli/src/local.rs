@@ -127,18 +127,26 @@ pub async fn checkout(email: &str, plan: &str, pack: bool) -> anyhow::Result<()>
     let env = Env::process();
     let pool = env.required("USER_POOL_ID")?;
     let table = env.required("TABLE_NAME")?;
-    let key = env.required("STRIPE_SECRET_KEY")?;
     let base = env
         .required("STRIPE_API_BASE")
         .context("local checkout completes sessions in the stripe-emulator")?;
-    let stripe = adapters::wiring::StripeConfig::from_env(&env)?.state()?;
+    let aws = adapters::aws::sdk_config().await;
+    let stripe = adapters::wiring::StripeConfig::for_tools(&env)?.state(&aws);
+    let key = stripe
+        .secrets()
+        .current()
+        .await
+        .context("read the Stripe secret")?
+        .secrets
+        .secret_key
+        .expose()
+        .to_owned();
     let catalogue = domain::catalogue::Catalogue::bundled()?;
     let mode = if pack {
         domain::catalogue::SaleMode::Pack
     } else {
         domain::catalogue::SaleMode::Subscription
     };
-    let aws = adapters::aws::sdk_config().await;
     let sub = user_sub(&aws, &pool, &email).await?;
     let store = adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
     let urls = domain::account::CheckoutUrls {

@@ -16,7 +16,7 @@
 //! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
 //!   re-processes failed webhook events (fetched from Stripe) with the webhook's own code.
 //!
-//! Env: `TABLE_NAME`, `STRIPE_SECRET_KEY`, `STRIPE_API_BASE` (optional), AWS endpoints via the
+//! Env: `TABLE_NAME`, `STRIPE_SECRET_ARN` (the deployed secret) or `STRIPE_SECRET_KEY`, `STRIPE_API_BASE` (optional), AWS endpoints via the
 //! SDK's variables; `local signup` also needs `USER_POOL_ID` and `LAMBDA_INVOKE_URL`
 //! (`cargo lambda watch`'s address, default http://127.0.0.1:9000); `events replay` the
 //! webhook's variables (`USER_POOL_ID`, `CREDIT_MANAGER_ARN`, optional `LAPSE_MODE`,

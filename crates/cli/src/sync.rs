@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use adapters::Env;
-use adapters::config::Secret;
 use adapters::dynamo::DynamoStore;
 use adapters::items::{PlanItem, plan_pk};
 use adapters::stripe_api;
@@ -18,10 +17,12 @@ pub async fn run(plans: &Path, dry_run: bool) -> anyhow::Result<()> {
 
     let env = Env::process();
     let table = env.required("TABLE_NAME")?;
-    let secret = Secret::new(env.required("STRIPE_SECRET_KEY")?);
-    let stripe = stripe_api::client(&secret, env.optional("STRIPE_API_BASE").as_deref())
-        .context("build the Stripe client")?;
     let aws = adapters::aws::sdk_config().await;
+    let stripe = adapters::wiring::StripeConfig::for_tools(&env)?
+        .state(&aws)
+        .client()
+        .await
+        .context("read the Stripe secret")?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
 
     let before = stripe_api::read_catalogue(&stripe, &catalogue)

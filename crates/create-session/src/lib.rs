@@ -11,7 +11,7 @@
 //!   configuration) with an idempotency key (from the `Idempotency-Key` header when given).
 //! - **Returns**: 200 `{"id", "url"}`, or 200 `{"changed": true, "subscription", "from", "to"}`;
 //!   400 naming the problem, 401 without a verified user, 404 without a profile, 409.
-//! - **Env**: `TABLE_NAME`, `STRIPE_SECRET_KEY`, `CHECKOUT_SUCCESS_URL`, `CHECKOUT_CANCEL_URL`,
+//! - **Env**: `TABLE_NAME`, `STRIPE_SECRET_ARN` (read at run time), `CHECKOUT_SUCCESS_URL`, `CHECKOUT_CANCEL_URL`,
 //!   optional `STRIPE_API_BASE`.
 //! - **IAM**: `dynamodb:GetItem` on `USER#*` (the profile).
 

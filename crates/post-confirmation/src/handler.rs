@@ -1,4 +1,4 @@
-use adapters::config::Secret;
+use adapters::wiring::StripeConfig;
 use adapters::{ConfigError, Env};
 use anyhow::Context;
 use aws_lambda_events::event::cognito::{
@@ -12,12 +12,15 @@ use domain::signup::{SignUp, confirm_sign_up};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
+/// One attempt of the Stripe call: Cognito waits 5 s for this trigger, which also makes a few
+/// DynamoDB and Step Functions calls.
+pub const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 #[derive(Debug)]
 pub struct Config {
     pub table_name: String,
     pub credit_manager_arn: String,
-    pub stripe_secret_key: Secret,
-    pub stripe_api_base: Option<String>,
+    pub stripe: StripeConfig,
     pub free_period_seconds: Option<u64>,
 }
 
@@ -30,8 +33,7 @@ impl Config {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             credit_manager_arn: env.required("CREDIT_MANAGER_ARN")?,
-            stripe_secret_key: Secret::new(env.required("STRIPE_SECRET_KEY")?),
-            stripe_api_base: env.optional("STRIPE_API_BASE"),
+            stripe: StripeConfig::from_env(env)?,
             free_period_seconds: env.parsed("FREE_PERIOD_SECONDS")?,
         })
     }

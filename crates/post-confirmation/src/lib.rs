@@ -9,7 +9,7 @@
 //! - **Returns** the event exactly as received (Cognito requires it).
 //! - **Errors**: Stripe, DynamoDB or Step Functions failing → an error, so the attempt can be
 //!   retried; nothing is left that a retry cannot finish.
-//! - **Env**: `TABLE_NAME`, `CREDIT_MANAGER_ARN`, `STRIPE_SECRET_KEY`, optional
+//! - **Env**: `TABLE_NAME`, `CREDIT_MANAGER_ARN`, `STRIPE_SECRET_ARN` (read at run time), optional
 //!   `STRIPE_API_BASE` (the stripe-emulator locally), optional `FREE_PERIOD_SECONDS` (replaces
 //!   the Free plan's week in the credit manager's input; local runs and tests only). AWS
 //!   endpoints follow the SDK's variables (`AWS_ENDPOINT_URL`).
@@ -20,4 +20,4 @@
 
 pub mod handler;
 
-pub use handler::{Config, Deps, handle};
+pub use handler::{Config, Deps, STRIPE_TIMEOUT, handle};

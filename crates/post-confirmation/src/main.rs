@@ -1,27 +1,32 @@
 use adapters::dynamo::DynamoStore;
 use adapters::sfn::StepFunctionsScheduler;
-use adapters::stripe_api::{self, StripeBilling};
+use adapters::stripe_api::StripeBilling;
 use anyhow::Context;
 use domain::catalogue::Catalogue;
 use lambda_runtime::{run, service_fn};
-use post_confirmation::{Config, Deps, handle};
+use post_confirmation::{Config, Deps, STRIPE_TIMEOUT, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let aws = adapters::aws::sdk_config().await;
-    let stripe = stripe_api::client(&config.stripe_secret_key, config.stripe_api_base.as_deref())
-        .context("build the Stripe client")?;
-    let deps = Deps {
-        accounts: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name),
-        billing: StripeBilling::new(stripe),
-        scheduler: StepFunctionsScheduler::new(
-            aws_sdk_sfn::Client::new(&aws),
-            config.credit_manager_arn,
-        ),
-        catalogue: Catalogue::bundled().context("plans.json")?,
-        free_period_seconds: config.free_period_seconds,
+    // Configuration and clients; no network call (the Stripe secret is read on first use).
+    let init = async {
+        let config = Config::from_env()?;
+        let aws = adapters::aws::sdk_config().await;
+        anyhow::Ok(Deps {
+            accounts: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name),
+            billing: StripeBilling::new(config.stripe.source_with_timeout(&aws, STRIPE_TIMEOUT)),
+            scheduler: StepFunctionsScheduler::new(
+                aws_sdk_sfn::Client::new(&aws),
+                config.credit_manager_arn,
+            ),
+            catalogue: Catalogue::bundled().context("plans.json")?,
+            free_period_seconds: config.free_period_seconds,
+        })
+    };
+    let deps = match init.await {
+        Ok(deps) => deps,
+        Err(e) => return Err(adapters::init::failed(e).await.into()),
     };
     run(service_fn(|event| handle(&deps, event))).await
 }

@@ -14,10 +14,9 @@ use std::time::Instant;
 
 use adapters::aws::RequestCounter;
 use adapters::cognito::CognitoDirectory;
-use adapters::config::Secret;
 use adapters::dynamo::DynamoStore;
+use adapters::secrets::StripeSecretSource;
 use adapters::sfn::StepFunctionsScheduler;
-use adapters::stripe_api;
 use adapters::stripe_reads::StripeState;
 use anyhow::Context;
 use domain::catalogue::Catalogue;
@@ -90,11 +89,11 @@ async fn main() -> anyhow::Result<()> {
             .interceptor(counter.clone())
             .build(),
     );
-    let stripe = stripe_api::client(&Secret::new(emulator.key.clone()), Some(&emulator.base))?;
+    let secrets = StripeSecretSource::fixed(&emulator.key, &[SECRET], Some(emulator.base.clone()));
     let deps = Deps {
         lifecycle: Lifecycle {
             store: DynamoStore::new(dynamodb, env("TABLE_NAME")?),
-            stripe: StripeState::new(stripe),
+            stripe: StripeState::new(secrets.clone()),
             directory: CognitoDirectory::new(
                 aws_sdk_cognitoidentityprovider::Client::new(&aws),
                 env("USER_POOL_ID")?,
@@ -107,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
             policy: AccessPolicy::default(),
             free_period_override: None,
         },
-        secrets: vec![WebhookSecret::parse(SECRET)?],
+        secrets,
     };
     let profile = deps
         .lifecycle

@@ -1,10 +1,12 @@
 use adapters::http::json_response;
+use adapters::secrets::StripeSecretSource;
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
-use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
+use domain::ports::{Accounts, Directory, Ledger, Payments, PortError, Scheduler, StripeReads};
 use domain::stripe_events::{EventRef, Handled, Lifecycle};
 use domain::webhook::{
-    Claim, DEFAULT_TOLERANCE_SECONDS, EventLedger, Finished, LEASE_SECONDS, WebhookSecret, verify,
+    Claim, DEFAULT_TOLERANCE_SECONDS, EventLedger, Finished, LEASE_SECONDS, SignatureError,
+    WebhookSecret, verify,
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -12,8 +14,8 @@ use serde_json::json;
 
 #[derive(Debug)]
 pub struct Config {
+    /// The webhook secrets come from the same secret as the key (`STRIPE_SECRET_ARN`).
     pub lifecycle: LifecycleConfig,
-    pub webhook_secrets: Vec<WebhookSecret>,
 }
 
 impl Config {
@@ -22,20 +24,8 @@ impl Config {
     }
 
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let webhook_secrets = env
-            .required("STRIPE_WEBHOOK_SECRETS")?
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(WebhookSecret::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ConfigError::Invalid {
-                name: "STRIPE_WEBHOOK_SECRETS",
-                problem: e.to_string(),
-            })?;
         Ok(Self {
             lifecycle: LifecycleConfig::from_env(env)?,
-            webhook_secrets,
         })
     }
 }
@@ -43,9 +33,9 @@ impl Config {
 /// Everything the handler uses, built once per cold start.
 pub struct Deps<St, R, D, S> {
     pub lifecycle: Lifecycle<St, R, D, S>,
-    /// Every secret a delivery may be signed with (two during a rotation); empty for replays,
-    /// which read events from Stripe's API instead.
-    pub secrets: Vec<WebhookSecret>,
+    /// The secrets a delivery may be signed with (two during a rotation), read at run time;
+    /// unused by replays, which read events from Stripe's API instead.
+    pub secrets: StripeSecretSource,
 }
 
 /// What processing a verified event came to; the one place these become status codes is
@@ -145,6 +135,45 @@ fn respond(outcome: &Outcome) -> Response<Body> {
     }
 }
 
+enum Refused {
+    Signature(SignatureError),
+    NoSecrets(PortError),
+}
+
+/// Verifies against the cached secrets; a signature that matches none of them is checked once
+/// more against the secret read again now (a rotation may not have reached this process yet),
+/// which the source allows at most every few seconds.
+async fn verify_signature<St, R, D, S>(
+    deps: &Deps<St, R, D, S>,
+    payload: &[u8],
+    header: Option<&str>,
+) -> Result<i64, Refused> {
+    let now = adapters::unix_now();
+    let check = |secrets: &[WebhookSecret]| {
+        verify(payload, header, secrets, now, DEFAULT_TOLERANCE_SECONDS)
+    };
+    // Nothing to check a missing header against: refused before any secret is read.
+    if header.is_none_or(|h| h.trim().is_empty()) {
+        return Err(Refused::Signature(SignatureError::MissingHeader));
+    }
+    let cached = deps.secrets.current().await.map_err(Refused::NoSecrets)?;
+    match check(&cached.secrets.webhook_secrets) {
+        Err(SignatureError::Mismatch | SignatureError::NoSecret) => {
+            match deps.secrets.refresh().await {
+                Ok(Some(fresh)) => {
+                    check(&fresh.secrets.webhook_secrets).map_err(Refused::Signature)
+                }
+                Ok(None) => Err(Refused::Signature(SignatureError::Mismatch)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not re-read the webhook secrets");
+                    Err(Refused::Signature(SignatureError::Mismatch))
+                }
+            }
+        }
+        other => other.map_err(Refused::Signature),
+    }
+}
+
 pub async fn handle<St, R, D, S>(
     deps: &Deps<St, R, D, S>,
     request: Request,
@@ -168,23 +197,30 @@ where
         .headers()
         .get("stripe-signature")
         .and_then(|h| h.to_str().ok());
-    if let Err(e) = verify(
-        payload,
-        header,
-        &deps.secrets,
-        adapters::unix_now(),
-        DEFAULT_TOLERANCE_SECONDS,
-    ) {
-        tracing::warn!(
-            security = true,
-            reason = %e,
-            source_ip = %adapters::http::source_ip(&request),
-            "rejected a webhook delivery with a bad signature"
-        );
-        return Ok(json_response(
-            StatusCode::UNAUTHORIZED,
-            json!({ "error": "invalid Stripe-Signature" }),
-        ));
+    if let Err(e) = verify_signature(deps, payload, header).await {
+        let (status, body) = match e {
+            Refused::Signature(reason) => {
+                tracing::warn!(
+                    security = true,
+                    metric = "webhook_signature_rejected",
+                    reason = %reason,
+                    source_ip = %adapters::http::source_ip(&request),
+                    "rejected a webhook delivery with a bad signature"
+                );
+                (StatusCode::UNAUTHORIZED, "invalid Stripe-Signature")
+            }
+            Refused::NoSecrets(e) => {
+                tracing::error!(
+                    error = ?anyhow::Error::from(e),
+                    "could not read the webhook secrets; Stripe will retry"
+                );
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cannot verify deliveries now; retry later",
+                )
+            }
+        };
+        return Ok(json_response(status, json!({ "error": body })));
     }
     let event = match EventRef::parse(payload) {
         Ok(event) => event,

@@ -4,6 +4,7 @@
 
 use adapters::config::Secret;
 use adapters::fakes::{FakeDirectory, FakeScheduler, InMemoryAccounts};
+use adapters::secrets::StripeSecretSource;
 use adapters::stripe_api;
 use adapters::stripe_reads::StripeState;
 use anyhow::Context;
@@ -111,17 +112,18 @@ impl Stripe {
 }
 
 pub fn deps(stripe: &Stripe, policy: AccessPolicy) -> anyhow::Result<TestDeps> {
+    let secrets = StripeSecretSource::fixed(KEY, &[SECRET], Some(stripe.base.clone()));
     Ok(Deps {
         lifecycle: Lifecycle {
             store: InMemoryAccounts::default(),
-            stripe: StripeState::new(stripe.client.clone()),
+            stripe: StripeState::new(secrets.clone()),
             directory: FakeDirectory::default(),
             scheduler: FakeScheduler::default(),
             catalogue: Catalogue::bundled()?,
             policy,
             free_period_override: None,
         },
-        secrets: vec![WebhookSecret::parse(SECRET)?],
+        secrets,
     })
 }
 
