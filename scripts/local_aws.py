@@ -38,6 +38,7 @@ def serve(port: int) -> None:
 
     patch_sfn_start_execution()
     patch_cognito_email_change()
+    patch_cognito_username_sub()
     moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
@@ -108,6 +109,23 @@ def patch_cognito_email_change() -> None:
         return original(self, access_token, unverified + [{"Name": "email_verified", "Value": "false"}])
 
     CognitoIdpBackend.update_user_attributes = update_user_attributes
+
+
+def patch_cognito_username_sub() -> None:
+    """Cognito takes a user's `sub` wherever an admin call takes a `Username`; moto only the
+    username or, in pools whose username is the email, the email. With this patch the functions
+    address users by sub locally as deployed, and their roles need no `ListUsers` to find one."""
+    from moto.cognitoidp.models import CognitoIdpUserPool
+
+    original = CognitoIdpUserPool._get_user
+
+    def _get_user(self, username):
+        user = original(self, username)
+        if user is None:
+            user = next((u for u in self.users.values() if u.id == username), None)
+        return user
+
+    CognitoIdpUserPool._get_user = _get_user
 
 
 # ---- the template -----------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 //! The `Directory` port on Cognito: `custom:plan` / `custom:access`, enable/disable, and the
 //! pay-first buyer's user.
 //!
-//! Users are addressed by their sub. Cognito accepts the sub as `Username` in pools whose
-//! username is the email; where it does not (moto: UserNotFound), the user is found with
-//! `ListUsers` filtered on `sub` and its username used instead.
+//! Users are addressed by their sub, which Cognito accepts as `Username` (the local stack's moto
+//! is patched to accept it too: scripts/local_aws.py). Only the pay-first buyer's lookup by
+//! email lists users (`ListUsers` filtered on `email`).
 
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, UserType};
@@ -31,19 +31,6 @@ impl CognitoDirectory {
             .value(value)
             .build()
             .map_err(|e| PortError::new("build Cognito attribute", e))
-    }
-
-    async fn first_user(&self, filter: String) -> Result<Option<UserType>, PortError> {
-        let out = self
-            .client
-            .list_users()
-            .user_pool_id(&self.pool)
-            .filter(filter)
-            .limit(1)
-            .send()
-            .await
-            .map_err(|e| PortError::new("find Cognito user", e))?;
-        Ok(out.users.unwrap_or_default().into_iter().next())
     }
 }
 
@@ -74,29 +61,20 @@ impl Directory for CognitoDirectory {
                 .set_user_attributes(Some(attributes.clone()))
                 .send()
         };
-        // The sub is a valid Username in Cognito; only where it is not (moto) is the user's
-        // username looked up, so the common case costs no extra call.
-        let username = match update(sub.to_string()).await {
-            Ok(_) => sub.to_string(),
+        // The sub is a valid Username in Cognito (and in the local stack's moto, patched to
+        // match): no lookup, so no `ListUsers` in the roles that only sync attributes.
+        match update(sub.to_string()).await {
+            Ok(_) => {}
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_user_not_found_exception()) =>
             {
-                let Some(username) = self
-                    .first_user(format!("sub = \"{sub}\""))
-                    .await?
-                    .and_then(|u| u.username)
-                else {
-                    tracing::warn!(user_sub = %sub, "no Cognito user for this profile: attributes not synced");
-                    return Ok(());
-                };
-                update(username.clone())
-                    .await
-                    .map_err(|e| PortError::new("update Cognito attributes", e))?;
-                username
+                tracing::warn!(user_sub = %sub, "no Cognito user for this profile: attributes not synced");
+                return Ok(());
             }
             Err(e) => return Err(PortError::new("update Cognito attributes", e)),
-        };
+        }
+        let username = sub.to_string();
         match access {
             Access::Active => {
                 self.client

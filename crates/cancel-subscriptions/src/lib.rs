@@ -12,7 +12,7 @@
 //! - **Env**: `TABLE_NAME`, `USER_POOL_ID`, `CREDIT_MANAGER_ARN`, `STRIPE_SECRET_ARN` (read at run time), optional
 //!   `STRIPE_API_BASE`, `LAPSE_MODE`, `PAST_DUE_GRACE_SECONDS`, `FREE_PERIOD_SECONDS` (local).
 //! - **IAM**: DynamoDB `GetItem`, `PutItem`, `UpdateItem` (profile, customer link, grants);
-//!   Cognito `ListUsers`, `AdminUpdateUserAttributes`, `AdminEnableUser`,
+//!   Cognito `AdminUpdateUserAttributes`, `AdminEnableUser`,
 //!   `AdminDisableUser`; `states:StartExecution` on the credit manager.
 
 pub mod handler;
