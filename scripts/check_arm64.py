@@ -381,8 +381,9 @@ def main() -> int:
             else:
                 print(f"ok   {function}: bootstrap {size:.1f} MB, asked for an event after {init:.2f} s under qemu, answered {detail}, polled again", flush=True)
 
-        # A required variable missing: what the function reports, printed, not asserted (issue
-        # #11 asks for init errors logged as JSON and POSTed to /runtime/init/error).
+        # A required variable missing: the function must log one JSON line naming it
+        # (metric=init_failed, what the init-crash alarm counts), POST it to
+        # /runtime/init/error, and exit.
         function, _, variable = args.missing_env.partition(":")
         zip_path = os.path.join(args.lambda_dir, function, "bootstrap.zip")
         if function in table and os.path.exists(zip_path):
@@ -399,8 +400,15 @@ def main() -> int:
             else:
                 reported = "no"
             status = f"exited with {code}" if code is not None else ("still running" if invocation.polls == 0 else "took an event")
-            print(f"info {function} without {variable}: {status}; POSTed {PREFIX}/init/error: {reported}; printed:", flush=True)
-            print(indent(output, 1500), flush=True)
+            logged = any('"init_failed"' in line and variable in line and line.lstrip().startswith("{")
+                         for line in output.splitlines())
+            ok = (code not in (None, 0) and invocation.init_error is not None and variable in reported
+                  and invocation.response is None and logged)
+            print(f"{'ok  ' if ok else 'FAIL'} {function} without {variable}: {status}; POSTed {PREFIX}/init/error: {reported}; "
+                  f"logged JSON metric=init_failed: {'yes' if logged else 'no'}", flush=True)
+            if not ok:
+                failures.append(f"{function} without {variable}")
+                print(indent(output, 1500), flush=True)
     keep_closed.close()
     if failures:
         print(f"arm64 check failed for: {', '.join(failures)}", file=sys.stderr)
