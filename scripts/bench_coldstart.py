@@ -28,6 +28,7 @@ ENV = {
     "AWS_LAMBDA_LOG_FORMAT": "JSON",
     "TABLE_NAME": "bench-table",
     "CREDIT_MANAGER_ARN": "arn:aws:states:eu-west-2:123456789012:stateMachine:bench",
+    "STRIPE_SECRET_ARN": "arn:aws:secretsmanager:eu-west-2:123456789012:secret:bench-stripe-AbCdEf",
     "STRIPE_SECRET_KEY": "sk_test_bench",
     "STRIPE_WEBHOOK_SECRETS": "whsec_bench",
     "USER_POOL_ID": "eu-west-2_bench",
