@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use adapters::dynamo::DynamoStore;
-use domain::ids::UserSub;
 use domain::ports::Accounts;
 use domain::webhook::{WebhookSecret, sign};
 use serde_json::Value;
@@ -140,26 +139,7 @@ async fn a_stalled_dynamodb_fails_the_delivery_in_time_and_the_retry_converges()
     )
     .await?;
     let store = DynamoStore::new(stack.dynamodb.clone(), stack.var("TABLE_NAME")?);
-    let out = stack.creditgate(&["local", "signup", "ada@example.com"])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "signup: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ada = stack
-        .cognito
-        .admin_get_user()
-        .user_pool_id(stack.var("USER_POOL_ID")?)
-        .username("ada@example.com")
-        .send()
-        .await?;
-    let ada = UserSub::parse(
-        ada.user_attributes()
-            .iter()
-            .find(|a| a.name() == "sub")
-            .and_then(|a| a.value())
-            .unwrap_or_default(),
-    )?;
+    let ada = stack.sign_up("ada@example.com").await?;
 
     // DynamoDB stops answering the functions (the CLI and this test still reach moto).
     proxy.stall();

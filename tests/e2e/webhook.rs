@@ -248,20 +248,7 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
     let pool = stack.var("USER_POOL_ID")?;
 
     // A pack, then half of it refunded.
-    let out = stack.creditgate(&["local", "signup", "ada@example.com"])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "signup: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ada = stack
-        .cognito
-        .admin_get_user()
-        .user_pool_id(&pool)
-        .username("ada@example.com")
-        .send()
-        .await?;
-    let ada = sub_of(ada.user_attributes())?;
+    let ada = stack.sign_up("ada@example.com").await?;
     let out = stack.creditgate(&["local", "checkout", "ada@example.com", "basic", "--pack"])?;
     let stdout = String::from_utf8(out.stdout)?;
     anyhow::ensure!(

@@ -186,6 +186,31 @@ impl Stack {
             .with_context(|| format!("{name} missing from the stack's env file"))
     }
 
+    /// `creditgate local signup <email>` (what Cognito and the PostConfirmation trigger do),
+    /// then the new user's sub from Cognito.
+    pub async fn sign_up(&self, email: &str) -> anyhow::Result<domain::ids::UserSub> {
+        let out = self.creditgate(&["local", "signup", email])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "signup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let user = self
+            .cognito
+            .admin_get_user()
+            .user_pool_id(self.var("USER_POOL_ID")?)
+            .username(email)
+            .send()
+            .await?;
+        Ok(domain::ids::UserSub::parse(
+            user.user_attributes()
+                .iter()
+                .find(|a| a.name() == "sub")
+                .and_then(|a| a.value())
+                .unwrap_or_default(),
+        )?)
+    }
+
     /// Runs the `creditgate` CLI with the stack's environment.
     pub fn creditgate(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
         self.creditgate_with(args, &[])
