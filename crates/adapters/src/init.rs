@@ -34,7 +34,7 @@ fn error_type(error: &anyhow::Error) -> &'static str {
 }
 
 /// The init-error request's body, as the Runtime API documents it.
-pub fn diagnostic(message: &str, error_type: &str) -> serde_json::Value {
+fn diagnostic(message: &str, error_type: &str) -> serde_json::Value {
     serde_json::json!({ "errorMessage": message, "errorType": error_type })
 }
 

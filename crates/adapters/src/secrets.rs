@@ -151,10 +151,6 @@ impl SecretStore for SecretsManagerStore {
 pub struct FixedSecret(String);
 
 impl FixedSecret {
-    pub fn new(json: String) -> Self {
-        Self(json)
-    }
-
     /// The JSON for a key and webhook secrets.
     pub fn of(secret_key: &str, webhook_secrets: &[&str]) -> Self {
         Self(
