@@ -19,7 +19,7 @@ async fn a_user_buys_upgrades_buys_a_pack_cancels_rotates_the_key_and_opens_the_
 -> anyhow::Result<()> {
     let stack = Stack::start("account", 3_600).await?;
     let email = "ada@example.com";
-    let out = stack.creditgate(&["local", "signup", email, "--password", PASSWORD])?;
+    let out = stack.creditgate_dev(&["signup", email, "--password", PASSWORD])?;
     anyhow::ensure!(
         out.status.success(),
         "signup: {}",

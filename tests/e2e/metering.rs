@@ -68,7 +68,7 @@ async fn two_hundred_metered_calls_64_in_flight_against_100_credits_spend_exactl
 -> anyhow::Result<()> {
     let stack = Stack::start("metering", 3600).await?;
     let email = "meter@example.com";
-    let out = stack.creditgate(&["local", "signup", email])?;
+    let out = stack.creditgate_dev(&["signup", email])?;
     anyhow::ensure!(
         out.status.success(),
         "{}\n{}",
@@ -88,7 +88,7 @@ async fn two_hundred_metered_calls_64_in_flight_against_100_credits_spend_exactl
         .and_then(|a| a.value())
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("no sub"))?;
-    let key = key_from(&stack.creditgate(&["local", "api-key", email])?)?;
+    let key = key_from(&stack.creditgate_dev(&["api-key", email])?)?;
     assert!(key.starts_with("cgk_"));
 
     let base = stack.var("LAMBDA_INVOKE_URL")?;
@@ -160,7 +160,7 @@ async fn two_hundred_metered_calls_64_in_flight_against_100_credits_spend_exactl
     );
 
     // Rotation: the old key fails on the very next call, though warm instances cached it.
-    let new_key = key_from(&stack.creditgate(&["local", "api-key", email])?)?;
+    let new_key = key_from(&stack.creditgate_dev(&["api-key", email])?)?;
     let (status, _, _) = http(&base, "POST", path, &[("x-api-key", &key)], "").await?;
     assert_eq!(status, 401);
     let (status, _, _) = http(&base, "POST", path, &[("x-api-key", &new_key)], "").await?;

@@ -143,7 +143,7 @@ async fn a_stalled_dynamodb_fails_the_delivery_in_time_and_the_retry_converges()
 
     // DynamoDB stops answering the functions (the CLI and this test still reach moto).
     proxy.stall();
-    let out = stack.creditgate(&["local", "checkout", "ada@example.com", "basic", "--pack"])?;
+    let out = stack.creditgate_dev(&["checkout", "ada@example.com", "basic", "--pack"])?;
     anyhow::ensure!(
         out.status.success(),
         "checkout: {}",

@@ -68,7 +68,7 @@ async fn a_local_sign_up_gets_one_stripe_customer_a_free_profile_and_weekly_cred
     let stack = Stack::start("signup", 3).await?;
     let email = "ada@example.com";
 
-    let out = stack.creditgate(&["local", "signup", email])?;
+    let out = stack.creditgate_dev(&["signup", email])?;
     assert!(
         out.status.success(),
         "signup failed: {}\n{}",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use adapters::dynamo::DynamoStore;
 use domain::ids::{Email, UserSub};
 use domain::ports::{Accounts, Ledger};
+use domain::webhook::EventLedger;
 use serde_json::{Value, json};
 use tests::{Stack, eventually, http};
 
@@ -58,7 +59,7 @@ async fn sign_up(
     stack: &Stack,
     email: &str,
 ) -> anyhow::Result<(std::collections::HashMap<String, String>, UserSub)> {
-    let out = stack.creditgate(&["local", "signup", email, "--password", PASSWORD])?;
+    let out = stack.creditgate_dev(&["signup", email, "--password", PASSWORD])?;
     anyhow::ensure!(
         out.status.success(),
         "signup: {}",
@@ -344,16 +345,16 @@ async fn her_own_link_purchase_is_claimed_and_one_subscription_and_one_bill_rema
             .map(|_| ()))
     })
     .await?;
-    // `creditgate local checkout` buys by the same rules: the same plan is refused, another is
+    // `creditgate-dev checkout` buys by the same rules: the same plan is refused, another is
     // a change in place, never a second subscription.
-    let out = stack.creditgate(&["local", "checkout", "grace@example.com", "basic"])?;
+    let out = stack.creditgate_dev(&["checkout", "grace@example.com", "basic"])?;
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("already subscribed"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = stack.creditgate(&["local", "checkout", "grace@example.com", "power"])?;
+    let out = stack.creditgate_dev(&["checkout", "grace@example.com", "power"])?;
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success() && said.contains("in place"), "{said}");
     eventually(WAIT, "Grace on Power, changed in place", || async {

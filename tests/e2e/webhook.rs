@@ -10,6 +10,7 @@ use domain::lifecycle::SubStatus;
 use domain::ports::{Accounts, Directory};
 use domain::profile::Access;
 use domain::profile::Profile;
+use domain::webhook::EventLedger;
 use tests::{Stack, eventually};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -73,7 +74,7 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     // A long free period: only the webhook moves credits in this test.
     let stack = Stack::start("webhook", 3_600).await?;
     let email = "ada@example.com";
-    let out = stack.creditgate(&["local", "signup", email])?;
+    let out = stack.creditgate_dev(&["signup", email])?;
     anyhow::ensure!(
         out.status.success(),
         "signup: {}",
@@ -96,7 +97,7 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     let store = DynamoStore::new(stack.dynamodb.clone(), stack.var("TABLE_NAME")?);
 
     // Buy Basic in Checkout; the emulator delivers the events to the webhook.
-    let out = stack.creditgate(&["local", "checkout", email, "basic"])?;
+    let out = stack.creditgate_dev(&["checkout", email, "basic"])?;
     anyhow::ensure!(
         out.status.success(),
         "checkout: {}",
@@ -122,7 +123,7 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     );
 
     // Spend some, then a month passes: the renewal's invoice.paid resets the allowance.
-    let key = String::from_utf8(stack.creditgate(&["local", "api-key", email])?.stdout)?;
+    let key = String::from_utf8(stack.creditgate_dev(&["api-key", email])?.stdout)?;
     let (status, _, body) = tests::http(
         &stack.var("LAMBDA_INVOKE_URL")?,
         "POST",
@@ -249,7 +250,7 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
 
     // A pack, then half of it refunded.
     let ada = stack.sign_up("ada@example.com").await?;
-    let out = stack.creditgate(&["local", "checkout", "ada@example.com", "basic", "--pack"])?;
+    let out = stack.creditgate_dev(&["checkout", "ada@example.com", "basic", "--pack"])?;
     let stdout = String::from_utf8(out.stdout)?;
     anyhow::ensure!(
         out.status.success(),
@@ -384,7 +385,7 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
     // A failed event is replayed once its cause is fixed: Ada's subscription is moved (as in
     // the dashboard) to a price that is no plan, so its update fails; the price then gets
     // Power's lookup key, and the replay applies it once.
-    let out = stack.creditgate(&["local", "checkout", "ada@example.com", "basic"])?;
+    let out = stack.creditgate_dev(&["checkout", "ada@example.com", "basic"])?;
     anyhow::ensure!(
         out.status.success(),
         "checkout: {}",

@@ -186,10 +186,10 @@ impl Stack {
             .with_context(|| format!("{name} missing from the stack's env file"))
     }
 
-    /// `creditgate local signup <email>` (what Cognito and the PostConfirmation trigger do),
+    /// `creditgate-dev signup <email>` (what Cognito and the PostConfirmation trigger do),
     /// then the new user's sub from Cognito.
     pub async fn sign_up(&self, email: &str) -> anyhow::Result<domain::ids::UserSub> {
-        let out = self.creditgate(&["local", "signup", email])?;
+        let out = self.creditgate_dev(&["signup", email])?;
         anyhow::ensure!(
             out.status.success(),
             "signup: {}",
@@ -211,7 +211,7 @@ impl Stack {
         )?)
     }
 
-    /// Runs the `creditgate` CLI with the stack's environment.
+    /// Runs the operator's `creditgate` CLI with the stack's environment.
     pub fn creditgate(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
         self.creditgate_with(args, &[])
     }
@@ -221,12 +221,26 @@ impl Stack {
         args: &[&str],
         overrides: &[(&str, &str)],
     ) -> anyhow::Result<std::process::Output> {
-        let mut cmd = Command::new(target_dir().join("debug/creditgate"));
+        self.run_binary("creditgate", args, overrides)
+    }
+
+    /// Runs the local stack's helpers, `creditgate-dev` (sign-up, API key, checkout).
+    pub fn creditgate_dev(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        self.run_binary("creditgate-dev", args, &[])
+    }
+
+    fn run_binary(
+        &self,
+        binary: &str,
+        args: &[&str],
+        overrides: &[(&str, &str)],
+    ) -> anyhow::Result<std::process::Output> {
+        let mut cmd = Command::new(target_dir().join("debug").join(binary));
         cmd.args(args).envs(&self.env).current_dir(workspace_root());
         for (k, v) in overrides {
             cmd.env(k, v);
         }
-        cmd.output().context("run creditgate")
+        cmd.output().with_context(|| format!("run {binary}"))
     }
 
     /// POSTs an event to a function through `cargo lambda watch`'s invoke API.

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use domain::ports::PortError;
-use domain::webhook::{Claim, EventLedger, Finished, claim_decision};
+use domain::webhook::{Claim, EventLedger, FailedEvent, Finished, claim_decision};
 
 use crate::dynamo::DynamoStore;
 
@@ -127,21 +127,10 @@ impl EventLedger for DynamoStore {
             .map_err(|e| PortError::new("mark webhook event failed", e))?;
         Ok(())
     }
-}
 
-/// A failed event record, as `creditgate events replay` lists them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedEvent {
-    pub id: String,
-    pub event_type: String,
-    pub attempts: i64,
-    pub last_error: String,
-}
-
-impl DynamoStore {
     /// Every event record marked `failed`. A Scan: an operator's tool, run rarely, on a table
     /// whose event records expire after 35 days.
-    pub async fn failed_events(&self) -> Result<Vec<FailedEvent>, PortError> {
+    async fn failed_events(&self) -> Result<Vec<FailedEvent>, PortError> {
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {

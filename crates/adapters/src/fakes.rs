@@ -14,7 +14,7 @@ use domain::ports::{
 };
 use domain::profile::Access;
 use domain::profile::Profile;
-use domain::webhook::{Claim, EventLedger, Finished, claim_decision};
+use domain::webhook::{Claim, EventLedger, FailedEvent, Finished, claim_decision};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -58,8 +58,8 @@ impl FailNext {
     }
 }
 
-/// An event record: (status, lease until, attempts, last error).
-pub type EventRecord = (String, i64, u32, Option<String>);
+/// An event record: (status, lease until, attempts, last error, event type).
+pub type EventRecord = (String, i64, u32, Option<String>, String);
 
 #[derive(Default)]
 pub struct InMemoryAccounts {
@@ -286,18 +286,24 @@ impl EventLedger for InMemoryAccounts {
     async fn claim(
         &self,
         event: &str,
-        _event_type: &str,
+        event_type: &str,
         now: i64,
         lease_until: i64,
     ) -> Result<Claim, PortError> {
         self.fail_writes.check("claim webhook event")?;
         let mut events = lock(&self.events);
-        let stored = events.get(event).map(|(s, l, a, _)| (s.as_str(), *l, *a));
+        let stored = events.get(event).map(|(s, l, a, ..)| (s.as_str(), *l, *a));
         let decision = claim_decision(stored, now);
         if let Claim::Owned { attempt } = decision {
             events.insert(
                 event.to_owned(),
-                ("processing".into(), lease_until, attempt, None),
+                (
+                    "processing".into(),
+                    lease_until,
+                    attempt,
+                    None,
+                    event_type.to_owned(),
+                ),
             );
         }
         Ok(decision)
@@ -317,6 +323,20 @@ impl EventLedger for InMemoryAccounts {
             record.3 = Some(error.to_owned());
         }
         Ok(())
+    }
+
+    async fn failed_events(&self) -> Result<Vec<FailedEvent>, PortError> {
+        self.fail_reads.check("list failed webhook events")?;
+        Ok(lock(&self.events)
+            .iter()
+            .filter(|(_, (status, ..))| status == "failed")
+            .map(|(id, (_, _, attempts, error, event_type))| FailedEvent {
+                id: id.clone(),
+                event_type: event_type.clone(),
+                attempts: i64::from(*attempts),
+                last_error: error.clone().unwrap_or_default(),
+            })
+            .collect())
     }
 }
 

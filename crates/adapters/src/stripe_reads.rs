@@ -204,11 +204,8 @@ impl StripeReads for StripeState {
             Some(charge) => self.charge(charge.id().as_str()).await,
         }
     }
-}
 
-impl StripeState {
-    /// An event as Stripe delivered it (for replays): the JSON the webhook would have received.
-    pub async fn event_payload(&self, id: &str) -> Result<Option<String>, PortError> {
+    async fn event_payload(&self, id: &str) -> Result<Option<String>, PortError> {
         let Some(event) = found(
             stripe_core::event::RetrieveEvent::new(id)
                 .send(&self.client().await?)

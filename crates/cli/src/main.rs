@@ -3,27 +3,22 @@
 //! - `creditgate plans sync [--plans plans.json] [--dry-run]`: makes Stripe's products and prices
 //!   match plans.json by lookup key and writes the plan items to DynamoDB. Safe to rerun; a
 //!   rerun finishes whatever an interrupted run left half done.
-//! - `creditgate local signup EMAIL`: the local stack's sign-up: creates the user in moto's
-//!   Cognito and invokes post-confirmation through `cargo lambda watch` with the event Cognito
-//!   would send (moto calls no triggers).
-//! - `creditgate local api-key EMAIL`: issues (rotates) the user's API key and prints it once.
-//! - `creditgate local checkout EMAIL PLAN [--pack]`: buys by create-session's rules against the
-//!   stripe-emulator: a session for the user's own customer, completed at once (the emulator
-//!   then delivers the events to the webhook); with a live subscription, another plan is a
-//!   change in place and the same plan is refused.
 //! - `creditgate purchases held [--all]`: pay-first purchases held because their email belongs
 //!   to an existing user (unclaimed ones; `--all` adds the claimed), for operators.
 //! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
-//!   re-processes failed webhook events (fetched from Stripe) with the webhook's own code.
+//!   re-processes failed webhook events (fetched from Stripe) with the webhook's own use case
+//!   (`domain::events`).
 //!
-//! Env: `TABLE_NAME`, `STRIPE_SECRET_ARN` (the deployed secret) or `STRIPE_SECRET_KEY`, `STRIPE_API_BASE` (optional), AWS endpoints via the
-//! SDK's variables; `local signup` also needs `USER_POOL_ID` and `LAMBDA_INVOKE_URL`
-//! (`cargo lambda watch`'s address, default http://127.0.0.1:9000); `events replay` the
+//! The local stack's helpers (sign up, API key, checkout against the stripe-emulator) are in
+//! the development binary `creditgate-dev` (crates/dev): this one links no emulator and no
+//! Lambda crate.
+//!
+//! Env: `TABLE_NAME`, `STRIPE_SECRET_ARN` (the deployed secret) or `STRIPE_SECRET_KEY`,
+//! `STRIPE_API_BASE` (optional), AWS endpoints via the SDK's variables; `events replay` the
 //! webhook's variables (`USER_POOL_ID`, `CREDIT_MANAGER_ARN`, optional `LAPSE_MODE`,
 //! `PAST_DUE_GRACE_SECONDS`).
 
 mod events;
-mod local;
 mod sync;
 
 use std::path::PathBuf;
@@ -58,11 +53,6 @@ enum Command {
     Purchases {
         #[command(subcommand)]
         command: PurchasesCommand,
-    },
-    /// Helpers for the local stack started by scripts/dev.
-    Local {
-        #[command(subcommand)]
-        command: LocalCommand,
     },
 }
 
@@ -111,31 +101,6 @@ enum EventsCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum LocalCommand {
-    /// Sign a user up locally: Cognito user in moto, then the PostConfirmation trigger via watch.
-    Signup {
-        email: String,
-        /// The password to set (the user is confirmed with it).
-        #[arg(long, default_value = "Local-passw0rd!")]
-        password: String,
-    },
-    /// Issue (or rotate) a signed-up user's API key and print it; the old key stops working.
-    ApiKey { email: String },
-    /// Buy a plan for a signed-up user, by the rules create-session applies: a Checkout Session
-    /// for her own customer, completed in the stripe-emulator; with a live subscription, another
-    /// plan changes it in place (prorated) and the same plan is refused.
-    Checkout {
-        /// The signed-up user's email (`creditgate local signup EMAIL` first).
-        email: String,
-        /// A plan id from plans.json sold as a subscription (or, with --pack, as a pack): basic, power.
-        plan: String,
-        /// Buy the plan's one-off credit pack instead of subscribing.
-        #[arg(long)]
-        pack: bool,
-    },
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -154,15 +119,6 @@ async fn main() -> ExitCode {
         Command::Purchases {
             command: PurchasesCommand::Held { all },
         } => held(all).await,
-        Command::Local {
-            command: LocalCommand::Signup { email, password },
-        } => local::signup(&email, &password).await,
-        Command::Local {
-            command: LocalCommand::ApiKey { email },
-        } => local::api_key(&email).await,
-        Command::Local {
-            command: LocalCommand::Checkout { email, plan, pack },
-        } => local::checkout(&email, &plan, pack).await,
         Command::Events {
             command:
                 EventsCommand::Replay {
@@ -174,7 +130,7 @@ async fn main() -> ExitCode {
                 },
         } => {
             events::replay(
-                events::Filter {
+                domain::events::ReplayFilter {
                     ids,
                     event_type,
                     since,

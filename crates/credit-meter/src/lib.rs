@@ -13,7 +13,7 @@
 //! - **Env**: `TABLE_NAME`; AWS endpoints via the SDK's variables.
 //! - **IAM**: `dynamodb:GetItem` on `APIKEY#` items, `dynamodb:UpdateItem` on `USER#` items.
 //! - **Locally**: `curl -X POST -H "x-api-key: $KEY" http://127.0.0.1:9000/lambda-url/credit-meter/v1/meter`
-//!   against `scripts/dev` (`creditgate local api-key EMAIL` issues a key).
+//!   against `scripts/dev` (`creditgate-dev api-key EMAIL` issues a key).
 
 pub mod handler;
 

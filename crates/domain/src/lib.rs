@@ -8,11 +8,13 @@
 //! - [`webhook`]: Stripe webhook signatures (several secrets during rotation, tolerance).
 //! - [`lifecycle`]: the access policy table and reconciling a profile with Stripe's truth.
 //! - [`stripe_events`]: what each Stripe event means (the webhook's use case).
+//! - [`events`]: processing one verified event exactly once, and replaying failed ones.
 //! - [`account`]: the user-facing API's use cases (buy or change plan, cancel, `GET /me`).
 //! - [`ports`]: the small traits the use cases need; `adapters` implements them.
 
 pub mod account;
 pub mod catalogue;
+pub mod events;
 pub mod ids;
 pub mod lifecycle;
 pub mod metering;

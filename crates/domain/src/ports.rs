@@ -204,6 +204,13 @@ pub trait StripeReads {
         &self,
         payment_intent: &str,
     ) -> impl Future<Output = Result<Option<crate::lifecycle::ChargeFacts>, PortError>> + Send;
+
+    /// An event as Stripe delivers it (the JSON a webhook receives), for replays; `None` if
+    /// Stripe no longer has it (events are kept 30 days).
+    fn event_payload(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
 }
 
 /// The user directory (Cognito).

@@ -331,6 +331,20 @@ pub trait EventLedger {
         event: &str,
         error: &str,
     ) -> impl std::future::Future<Output = Result<(), crate::ports::PortError>> + Send;
+
+    /// Every record marked `failed`, ordered by event id (what a replay takes).
+    fn failed_events(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<FailedEvent>, crate::ports::PortError>> + Send;
+}
+
+/// A failed event record, as `creditgate events replay` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedEvent {
+    pub id: String,
+    pub event_type: String,
+    pub attempts: i64,
+    pub last_error: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

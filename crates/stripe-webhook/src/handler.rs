@@ -2,11 +2,11 @@ use adapters::http::json_response;
 use adapters::secrets::StripeSecretSource;
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
+use domain::events::{Outcome, process};
 use domain::ports::{Accounts, Directory, Ledger, Payments, PortError, Scheduler, StripeReads};
-use domain::stripe_events::{EventRef, Handled, Lifecycle};
+use domain::stripe_events::{EventRef, Lifecycle};
 use domain::webhook::{
-    Claim, DEFAULT_TOLERANCE_SECONDS, EventLedger, Finished, LEASE_SECONDS, SignatureError,
-    WebhookSecret, verify,
+    DEFAULT_TOLERANCE_SECONDS, EventLedger, SignatureError, WebhookSecret, verify,
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -33,82 +33,8 @@ impl Config {
 /// Everything the handler uses, built once per cold start.
 pub struct Deps<St, R, D, S> {
     pub lifecycle: Lifecycle<St, R, D, S>,
-    /// The secrets a delivery may be signed with (two during a rotation), read at run time;
-    /// unused by replays, which read events from Stripe's API instead.
+    /// The secrets a delivery may be signed with (two during a rotation), read at run time.
     pub secrets: StripeSecretSource,
-}
-
-/// What processing a verified event came to; the one place these become status codes is
-/// [`respond`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Applied(String),
-    Ignored(String),
-    /// Already done: nothing happened now.
-    Duplicate,
-    /// Another delivery holds the event's lease.
-    InProgress,
-    /// Failed and recorded as failed; Stripe's retry or a replay will complete it.
-    Failed,
-}
-
-/// Claims, applies and settles one verified event. Also what `creditgate events replay` runs.
-#[tracing::instrument(skip_all, fields(stripe_event_id = %event.id, event_type = %event.kind))]
-pub async fn process<St, R, D, S>(deps: &Deps<St, R, D, S>, event: &EventRef) -> Outcome
-where
-    St: Accounts + Ledger + EventLedger + Sync,
-    R: StripeReads + Payments + Sync,
-    D: Directory + Sync,
-    S: Scheduler + Sync,
-{
-    let now = adapters::unix_now();
-    let store = &deps.lifecycle.store;
-    let claim = match store
-        .claim(&event.id, &event.kind, now, now + LEASE_SECONDS)
-        .await
-    {
-        Ok(claim) => claim,
-        Err(e) => {
-            tracing::error!(error = ?anyhow::Error::from(e), "could not claim the event");
-            return Outcome::Failed;
-        }
-    };
-    let attempt = match claim {
-        Claim::AlreadyDone => {
-            tracing::info!("duplicate delivery of a finished event: nothing to do");
-            return Outcome::Duplicate;
-        }
-        Claim::InProgress => {
-            tracing::info!("event is being processed by another delivery");
-            return Outcome::InProgress;
-        }
-        Claim::Owned { attempt } => attempt,
-    };
-    let (outcome, finished) = match deps.lifecycle.handle(event).await {
-        Ok(Handled::Applied(what)) => {
-            tracing::info!(attempt, result = %what, "event applied");
-            (Outcome::Applied(what), Finished::Done)
-        }
-        Ok(Handled::Ignored(why)) => {
-            tracing::info!(attempt, reason = %why, "event ignored");
-            (Outcome::Ignored(why), Finished::Ignored)
-        }
-        Err(e) => {
-            let error = anyhow::Error::from(e);
-            tracing::error!(attempt, error = ?error, "event failed; Stripe will retry");
-            if let Err(e) = store.fail(&event.id, &format!("{error:#}")).await {
-                tracing::error!(error = ?anyhow::Error::from(e), "could not mark the event failed (its lease will lapse)");
-            }
-            return Outcome::Failed;
-        }
-    };
-    if let Err(e) = store.finish(&event.id, finished).await {
-        // Applied but not marked: a redelivery applies it again, which converges to the same
-        // state (every effect is keyed or a reconciliation).
-        tracing::error!(error = ?anyhow::Error::from(e), "could not mark the event finished");
-        return Outcome::Failed;
-    }
-    outcome
 }
 
 /// The one place outcomes become status codes.
@@ -232,5 +158,7 @@ where
             ));
         }
     };
-    Ok(respond(&process(deps, &event).await))
+    Ok(respond(
+        &process(&deps.lifecycle, &event, adapters::unix_now()).await,
+    ))
 }

@@ -25,4 +25,4 @@
 
 pub mod handler;
 
-pub use handler::{Config, Deps, handle, process};
+pub use handler::{Config, Deps, handle};

@@ -270,7 +270,7 @@ async fn a_failed_event_is_marked_failed_answers_500_and_the_retry_completes_it(
         .lock()
         .ok()
         .and_then(|e| e.get(&id).cloned());
-    let (state, _, _, error) = record.ok_or_else(|| anyhow::anyhow!("no record"))?;
+    let (state, _, _, error, ..) = record.ok_or_else(|| anyhow::anyhow!("no record"))?;
     assert_eq!(state, "failed");
     assert!(error.unwrap_or_default().contains("Cognito"));
     let (status, _) = deliver(&deps, &paid).await?;
@@ -281,6 +281,62 @@ async fn a_failed_event_is_marked_failed_answers_500_and_the_retry_completes_it(
         deps.lifecycle.directory.user("user-1").and_then(|u| u.plan),
         Some("basic".into())
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_lists_a_failed_event_then_completes_it_from_stripe_and_leaves_no_failed_record()
+-> anyhow::Result<()> {
+    use domain::events::{Outcome, ReplayFilter, Replayed, replay};
+    let (stripe, deps, _, _) = subscribed("creditgate_basic_subscription").await?;
+    let paid = stripe
+        .events()
+        .await?
+        .into_iter()
+        .find(|e| e.contains("\"invoice.paid\""))
+        .unwrap_or_default();
+    let id = serde_json::from_str::<serde_json::Value>(&paid)?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    deps.lifecycle.directory.fail.set(1);
+    assert_eq!(deliver(&deps, &paid).await?.0, 500);
+
+    // Another type's filter takes nothing; a dry run names the event and changes nothing.
+    let other = ReplayFilter {
+        event_type: Some("charge.*".into()),
+        ..ReplayFilter::default()
+    };
+    let none = replay(&deps.lifecycle, &other, false, adapters::unix_now, |_| {}).await?;
+    assert!(none.is_empty(), "{none:?}");
+    let all = ReplayFilter::default();
+    let listed = replay(&deps.lifecycle, &all, true, adapters::unix_now, |_| {}).await?;
+    assert!(
+        matches!(listed.as_slice(), [Replayed::WouldReplay(r)] if r.id == id && r.event_type == "invoice.paid" && r.attempts == 1 && r.last_error.contains("Cognito")),
+        "{listed:?}"
+    );
+    let cognito_plan = || deps.lifecycle.directory.user("user-1").and_then(|u| u.plan);
+    assert_ne!(
+        cognito_plan(),
+        Some("basic".into()),
+        "Cognito missed the update"
+    );
+
+    let mut printed = Vec::new();
+    let done = replay(&deps.lifecycle, &all, false, adapters::unix_now, |r| {
+        printed.push(r.clone())
+    })
+    .await?;
+    assert_eq!(printed, done, "each event is reported as it is replayed");
+    assert!(
+        matches!(done.as_slice(), [Replayed::Processed(r, Outcome::Applied(_))] if r.id == id),
+        "{done:?}"
+    );
+    let p = profile(&deps, "user-1").await?;
+    assert_eq!((p.plan.as_str(), p.allowance.get()), ("basic", 1_000));
+    assert_eq!(cognito_plan(), Some("basic".into()));
+    let again = replay(&deps.lifecycle, &all, false, adapters::unix_now, |_| {}).await?;
+    assert!(again.is_empty(), "nothing is failed any more: {again:?}");
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! `creditgate local signup`: what Cognito does on a sign-up, done against the local stack.
+//! `creditgate-dev`'s commands: what Cognito and a buyer do, done against the local stack.
 
 use std::collections::HashMap;
 
@@ -118,7 +118,7 @@ async fn user_sub(
     Ok(domain::ids::UserSub::parse(sub)?)
 }
 
-/// `creditgate local checkout`: buys through the rules a signed-in user gets from
+/// `creditgate-dev checkout`: buys through the rules a signed-in user gets from
 /// create-session (`domain::account::start_checkout`): a Checkout Session for the user's own
 /// customer, completed in the stripe-emulator as a buyer would complete it in the browser; with
 /// a live subscription, another plan is a change in place and the same plan is refused.

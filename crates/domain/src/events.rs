@@ -1,0 +1,195 @@
+//! The webhook's use cases over the ports: processing one verified Stripe event exactly once
+//! (claim its record, apply it, settle the record) and replaying failed events. The
+//! stripe-webhook Lambda calls [`process`] for each delivery; `creditgate events replay` calls
+//! [`replay`], which runs the same [`process`] on the event as Stripe's API returns it.
+
+use crate::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
+use crate::stripe_events::{EventRef, Handled, Lifecycle};
+use crate::webhook::{Claim, EventLedger, FailedEvent, Finished, LEASE_SECONDS};
+
+/// What processing a verified event came to; the webhook turns it into a status code in one
+/// place, replays into a line of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied(String),
+    Ignored(String),
+    /// Already done: nothing happened now.
+    Duplicate,
+    /// Another delivery holds the event's lease.
+    InProgress,
+    /// Failed and recorded as failed; Stripe's retry or a replay will complete it.
+    Failed,
+}
+
+/// Claims, applies and settles one verified event at `now` (unix seconds).
+#[tracing::instrument(skip_all, fields(stripe_event_id = %event.id, event_type = %event.kind))]
+pub async fn process<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    event: &EventRef,
+    now: i64,
+) -> Outcome
+where
+    St: Accounts + Ledger + EventLedger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let store = &lifecycle.store;
+    let claim = match store
+        .claim(&event.id, &event.kind, now, now + LEASE_SECONDS)
+        .await
+    {
+        Ok(claim) => claim,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "could not claim the event");
+            return Outcome::Failed;
+        }
+    };
+    let attempt = match claim {
+        Claim::AlreadyDone => {
+            tracing::info!("duplicate delivery of a finished event: nothing to do");
+            return Outcome::Duplicate;
+        }
+        Claim::InProgress => {
+            tracing::info!("event is being processed by another delivery");
+            return Outcome::InProgress;
+        }
+        Claim::Owned { attempt } => attempt,
+    };
+    let (outcome, finished) = match lifecycle.handle(event).await {
+        Ok(Handled::Applied(what)) => {
+            tracing::info!(attempt, result = %what, "event applied");
+            (Outcome::Applied(what), Finished::Done)
+        }
+        Ok(Handled::Ignored(why)) => {
+            tracing::info!(attempt, reason = %why, "event ignored");
+            (Outcome::Ignored(why), Finished::Ignored)
+        }
+        Err(e) => {
+            let error = error_chain(&e);
+            tracing::error!(attempt, error = %error, "event failed; Stripe will retry");
+            if let Err(e) = store.fail(&event.id, &error).await {
+                tracing::error!(error = %error_chain(&e), "could not mark the event failed (its lease will lapse)");
+            }
+            return Outcome::Failed;
+        }
+    };
+    if let Err(e) = store.finish(&event.id, finished).await {
+        // Applied but not marked: a redelivery applies it again, which converges to the same
+        // state (every effect is keyed or a reconciliation).
+        tracing::error!(error = %error_chain(&e), "could not mark the event finished");
+        return Outcome::Failed;
+    }
+    outcome
+}
+
+/// An error and its sources on one line, `outer: inner: ...` (what `{:#}` prints for anyhow).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// Which failed events a replay takes: all of them, or those every given filter admits.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFilter {
+    pub ids: Vec<String>,
+    /// `invoice.paid`, or a prefix ending in `*` such as `customer.subscription.*`.
+    pub event_type: Option<String>,
+    /// Unix seconds, inclusive, on the Stripe event's `created`.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl ReplayFilter {
+    fn admits_record(&self, id: &str, event_type: &str) -> bool {
+        (self.ids.is_empty() || self.ids.iter().any(|i| i == id))
+            && self.event_type.as_deref().is_none_or(|t| {
+                t == event_type
+                    || (t.ends_with('*') && event_type.starts_with(t.trim_end_matches('*')))
+            })
+    }
+
+    fn admits_time(&self, created: i64) -> bool {
+        self.since.is_none_or(|s| created >= s) && self.until.is_none_or(|u| created <= u)
+    }
+}
+
+/// What a replay did with one failed event record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// `dry_run`: it would be processed again.
+    WouldReplay(FailedEvent),
+    /// Processed again with the webhook's own [`process`].
+    Processed(FailedEvent, Outcome),
+    /// Stripe no longer has the event (older than 30 days?).
+    Gone(FailedEvent),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("list failed events (is AWS reachable?)")]
+    List(#[source] crate::ports::PortError),
+    #[error("read {0} from Stripe")]
+    Read(String, #[source] crate::ports::PortError),
+    #[error("{0} from Stripe")]
+    Malformed(String, #[source] crate::stripe_events::MalformedEvent),
+}
+
+/// Re-processes the failed events the filter admits, reading each from Stripe's API as Stripe
+/// would deliver it; `now` is asked before each event. Stops at the first event it cannot read.
+pub async fn replay<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    filter: &ReplayFilter,
+    dry_run: bool,
+    now: impl Fn() -> i64,
+    mut each: impl FnMut(&Replayed),
+) -> Result<Vec<Replayed>, ReplayError>
+where
+    St: Accounts + Ledger + EventLedger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let failed = lifecycle
+        .store
+        .failed_events()
+        .await
+        .map_err(ReplayError::List)?;
+    let mut done = Vec::new();
+    for record in failed
+        .into_iter()
+        .filter(|e| filter.admits_record(&e.id, &e.event_type))
+    {
+        let Some(payload) = lifecycle
+            .stripe
+            .event_payload(&record.id)
+            .await
+            .map_err(|e| ReplayError::Read(record.id.clone(), e))?
+        else {
+            let gone = Replayed::Gone(record);
+            each(&gone);
+            done.push(gone);
+            continue;
+        };
+        let event = EventRef::parse(payload.as_bytes())
+            .map_err(|e| ReplayError::Malformed(record.id.clone(), e))?;
+        if !filter.admits_time(event.created) {
+            continue;
+        }
+        let replayed = if dry_run {
+            Replayed::WouldReplay(record)
+        } else {
+            let outcome = process(lifecycle, &event, now()).await;
+            Replayed::Processed(record, outcome)
+        };
+        each(&replayed);
+        done.push(replayed);
+    }
+    Ok(done)
+}
