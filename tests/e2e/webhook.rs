@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use adapters::dynamo::DynamoStore;
+use domain::facts::SubStatus;
 use domain::ids::UserSub;
-use domain::lifecycle::SubStatus;
 use domain::ports::{Accounts, Directory};
 use domain::profile::Access;
 use domain::profile::Profile;

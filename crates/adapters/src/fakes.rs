@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use domain::ids::{ApiKeyHash, Credits, Email, PlanId, StripeCustomerId, UserSub};
-use domain::lifecycle::{AllowanceWrite, PackGrant, ProfileWrite};
 use domain::metering::{Balances, Meter, Snapshot, SpendResult};
 use domain::ports::{
     Accounts, Billing, Created, Directory, Ledger, ManagerRun, PortError, Saved, Scheduler, Started,
@@ -15,6 +14,7 @@ use domain::ports::{
 use domain::profile::Access;
 use domain::profile::Profile;
 use domain::webhook::{Claim, EventLedger, FailedEvent, Finished, claim_decision};
+use domain::writes::{AllowanceWrite, PackGrant, ProfileWrite};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

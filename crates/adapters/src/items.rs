@@ -2,8 +2,8 @@
 //! One table: `pk`/`sk` strings (see DESIGN.md "Data").
 
 use domain::catalogue::{Plan, SaleMode};
+use domain::facts::{SubStatus, SubscriptionState};
 use domain::ids::{ApiKeyHash, Credits, Email, InvalidId, PlanId, StripeCustomerId, UserSub};
-use domain::lifecycle::{SubStatus, SubscriptionState};
 use domain::profile::{Access, Profile};
 use serde::{Deserialize, Serialize};
 

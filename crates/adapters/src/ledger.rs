@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use domain::ids::{Credits, PlanId, StripeCustomerId, UserSub};
-use domain::lifecycle::{AllowanceWrite, PackGrant, ProfileWrite};
 use domain::ports::{Created, HeldPurchase, Ledger, PortError, Saved};
 use domain::profile::Access;
+use domain::writes::{AllowanceWrite, PackGrant, ProfileWrite};
 use serde::{Deserialize, Serialize};
 
 use crate::dynamo::DynamoStore;

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use domain::catalogue::SaleMode;
+use domain::facts::SubStatus;
 use domain::ids::StripeCustomerId;
-use domain::lifecycle::SubStatus;
 use domain::ports::{
     CreatedSession, LiveSubscription, Payments, PortError, Refusal, SessionRequest,
 };

@@ -2,8 +2,8 @@
 //! No `expand`: a subscription and its latest invoice are two reads, which any Stripe API
 //! version (and the stripe-emulator) answers the same way.
 
+use domain::facts::{ChargeFacts, InvoiceFacts, SubStatus, SubscriptionFacts};
 use domain::ids::{Email, StripeCustomerId};
-use domain::lifecycle::{ChargeFacts, InvoiceFacts, SubStatus, SubscriptionFacts};
 use domain::ports::{PortError, SessionFacts, SessionMode, StripeReads};
 use stripe::{Client, StripeError};
 use stripe_billing::invoice::RetrieveInvoice;

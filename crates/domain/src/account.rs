@@ -2,8 +2,8 @@
 //! cancel, and what `GET /me` shows.
 
 use crate::catalogue::{Catalogue, SaleMode};
+use crate::facts::SubStatus;
 use crate::ids::{PlanId, UserSub};
-use crate::lifecycle::SubStatus;
 use crate::ports::{
     Accounts, CreatedSession, Directory, Ledger, Payments, PortError, Scheduler, SessionRequest,
     StripeReads,

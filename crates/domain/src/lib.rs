@@ -6,6 +6,8 @@
 //! - [`sync`]: the plan of changes that makes Stripe's catalogue match `plans.json`.
 //! - [`metering`]: spending credits per API call, atomically, never below zero.
 //! - [`webhook`]: Stripe webhook signatures (several secrets during rotation, tolerance).
+//! - [`facts`]: what creditgate reads from Stripe (subscriptions, invoices, charges).
+//! - [`writes`]: what the webhook writes (profile writes, grant records).
 //! - [`lifecycle`]: the access policy table and reconciling a profile with Stripe's truth.
 //! - [`stripe_events`]: what each Stripe event means (the webhook's use case).
 //! - [`events`]: processing one verified event exactly once, and replaying failed ones.
@@ -15,6 +17,7 @@
 pub mod account;
 pub mod catalogue;
 pub mod events;
+pub mod facts;
 pub mod ids;
 pub mod lifecycle;
 pub mod metering;
@@ -24,3 +27,4 @@ pub mod signup;
 pub mod stripe_events;
 pub mod sync;
 pub mod webhook;
+pub mod writes;

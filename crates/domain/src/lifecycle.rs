@@ -8,74 +8,11 @@
 //! happens once.
 
 use crate::catalogue::Catalogue;
-use crate::ids::{Credits, PlanId, StripeCustomerId};
+use crate::facts::{ChargeFacts, SubStatus, SubscriptionFacts, SubscriptionState};
+use crate::ids::{Credits, PlanId};
 use crate::ports::ManagerRun;
 use crate::profile::{Access, Profile};
-
-/// A Stripe subscription's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubStatus {
-    Trialing,
-    Active,
-    PastDue,
-    Unpaid,
-    Canceled,
-    Incomplete,
-    IncompleteExpired,
-    Paused,
-}
-
-impl SubStatus {
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "trialing" => Self::Trialing,
-            "active" => Self::Active,
-            "past_due" => Self::PastDue,
-            "unpaid" => Self::Unpaid,
-            "canceled" => Self::Canceled,
-            "incomplete" => Self::Incomplete,
-            "incomplete_expired" => Self::IncompleteExpired,
-            "paused" => Self::Paused,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Trialing => "trialing",
-            Self::Active => "active",
-            Self::PastDue => "past_due",
-            Self::Unpaid => "unpaid",
-            Self::Canceled => "canceled",
-            Self::Incomplete => "incomplete",
-            Self::IncompleteExpired => "incomplete_expired",
-            Self::Paused => "paused",
-        }
-    }
-
-    /// Stripe may still bill it (everything but the two terminal states).
-    pub fn is_live(self) -> bool {
-        !matches!(self, Self::Canceled | Self::IncompleteExpired)
-    }
-
-    /// How good a live subscription's standing is, for choosing the one a user keeps:
-    /// paying, then past due, then lapsed, then not yet paid (incomplete).
-    fn rank(self) -> u8 {
-        match self {
-            Self::Active | Self::Trialing => 4,
-            Self::PastDue => 3,
-            Self::Unpaid | Self::Paused => 2,
-            Self::Incomplete => 1,
-            Self::Canceled | Self::IncompleteExpired => 0,
-        }
-    }
-
-    /// Billing the customer now (incomplete ones are not paid for yet and are never cancelled
-    /// as a duplicate: that would cancel a payment in progress).
-    pub fn bills(self) -> bool {
-        self.rank() >= 2
-    }
-}
+use crate::writes::{AllowanceWrite, GrantRecord, ProfileWrite};
 
 /// Of one user's live subscriptions, the one kept: the best standing, then the newest, then
 /// the greatest id, so every delivery (and every concurrent one) chooses the same.
@@ -96,47 +33,6 @@ pub fn duplicates(live: &[crate::ports::LiveSubscription]) -> Vec<&crate::ports:
     live.iter()
         .filter(|s| s.id != keep.id && s.status.bills())
         .collect()
-}
-
-/// A subscription's latest invoice, as Stripe has it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvoiceFacts {
-    pub id: String,
-    pub paid: bool,
-    /// When it was created (Stripe's clock): a failed renewal has been past due since then.
-    pub created: i64,
-}
-
-/// A subscription as Stripe has it now (read from Stripe, never from the event payload).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscriptionFacts {
-    pub id: String,
-    pub customer: StripeCustomerId,
-    pub status: SubStatus,
-    /// The first item's price lookup key.
-    pub lookup_key: Option<String>,
-    pub price: String,
-    pub created: i64,
-    pub current_period_end: i64,
-    pub cancel_at_period_end: bool,
-    pub latest_invoice: Option<InvoiceFacts>,
-    /// Chosen by [`keep_one`] from every live subscription bound to the user: the profile
-    /// follows it whatever it followed before.
-    pub chosen: bool,
-}
-
-/// The subscription a profile follows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscriptionState {
-    pub id: String,
-    pub status: SubStatus,
-    pub plan: PlanId,
-    pub price: String,
-    pub created: i64,
-    pub current_period_end: i64,
-    pub cancel_at_period_end: bool,
-    /// Since when the latest invoice has been unpaid, while the subscription is past due.
-    pub past_due_since: Option<i64>,
 }
 
 /// What lapsing (past due beyond the grace, or `unpaid`) does.
@@ -221,42 +117,6 @@ pub fn entitlement(
             (free.clone(), Access::Active)
         }
     }
-}
-
-/// How a webhook write changes `allowance`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowanceWrite {
-    Keep,
-    /// A new period (or an upgrade within one): reset to the plan's credits.
-    Reset(Credits),
-    /// A downgrade within a period: no more than the new plan's credits. Written only if the
-    /// allowance is still `seen` (a metered call in between makes the write retry).
-    Cap {
-        to: Credits,
-        seen: Credits,
-    },
-}
-
-/// A ledger entry: `GRANT#<source>`; its conditional put makes the grant happen once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantRecord {
-    pub source: String,
-    pub credits: Credits,
-    pub cause: &'static str,
-}
-
-/// One webhook write of a profile: the fields the webhook owns, set absolutely, and the credit
-/// changes, which never overwrite a metered spend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileWrite {
-    /// The profile as read; the write is conditioned on its `version`.
-    pub before: Profile,
-    /// The profile as it should be (credits as `before`; see `allowance`).
-    pub after: Profile,
-    pub allowance: AllowanceWrite,
-    /// The manager generation was bumped: `manager_cycle` is removed with it.
-    pub generation_bumped: bool,
-    pub grant: Option<GrantRecord>,
 }
 
 /// What reconciling a subscription decided.
@@ -427,17 +287,6 @@ pub fn free_manager(
     })
 }
 
-/// A charge as Stripe has it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChargeFacts {
-    pub id: String,
-    pub customer: Option<StripeCustomerId>,
-    pub payment_intent: Option<String>,
-    pub amount: u64,
-    pub amount_refunded: u64,
-    pub disputed: bool,
-}
-
 /// How many of a pack's `credits` a charge's refunds and disputes take back: all of them for a
 /// dispute, else the refunded share, rounded up so a refund never leaves a credit unpaid for.
 pub fn revoked_share(credits: Credits, charge: Option<&ChargeFacts>) -> Credits {
@@ -455,23 +304,11 @@ pub fn revoked_share(credits: Credits, charge: Option<&ChargeFacts>) -> Credits 
     Credits::new(u64::try_from(share).unwrap_or(u64::MAX).min(credits.get()))
 }
 
-/// A pack purchase's ledger entry (`GRANT#<checkout session>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackGrant {
-    pub session: String,
-    pub plan: PlanId,
-    pub credits: Credits,
-    pub payment_intent: Option<String>,
-    /// Credits taken back so far by refunds and disputes (of `credits`).
-    pub revoked: Credits,
-    /// What was actually removed from `purchased` (less than `revoked` when credits were
-    /// already spent: never below zero).
-    pub removed: Credits,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::InvoiceFacts;
+    use crate::ids::StripeCustomerId;
     use crate::ids::{Email, UserSub};
 
     fn catalogue() -> Catalogue {

@@ -181,7 +181,7 @@ pub trait StripeReads {
     fn subscription(
         &self,
         id: &str,
-    ) -> impl Future<Output = Result<Option<crate::lifecycle::SubscriptionFacts>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::facts::SubscriptionFacts>, PortError>> + Send;
 
     fn checkout_session(
         &self,
@@ -191,7 +191,7 @@ pub trait StripeReads {
     fn charge(
         &self,
         id: &str,
-    ) -> impl Future<Output = Result<Option<crate::lifecycle::ChargeFacts>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::facts::ChargeFacts>, PortError>> + Send;
 
     /// The Checkout Session that created a payment intent, if one did.
     fn session_for_payment(
@@ -203,7 +203,7 @@ pub trait StripeReads {
     fn payment_charge(
         &self,
         payment_intent: &str,
-    ) -> impl Future<Output = Result<Option<crate::lifecycle::ChargeFacts>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::facts::ChargeFacts>, PortError>> + Send;
 
     /// An event as Stripe delivers it (the JSON a webhook receives), for replays; `None` if
     /// Stripe no longer has it (events are kept 30 days).
@@ -312,26 +312,26 @@ pub trait Ledger {
     /// conditioned on the version read and on the grant being new.
     fn write_profile(
         &self,
-        write: &crate::lifecycle::ProfileWrite,
+        write: &crate::writes::ProfileWrite,
     ) -> impl Future<Output = Result<Saved, PortError>> + Send;
 
     fn pack_grant(
         &self,
         sub: &UserSub,
         session: &str,
-    ) -> impl Future<Output = Result<Option<crate::lifecycle::PackGrant>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::writes::PackGrant>, PortError>> + Send;
 
     fn pack_for_payment(
         &self,
         sub: &UserSub,
         payment_intent: &str,
-    ) -> impl Future<Output = Result<Option<crate::lifecycle::PackGrant>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::writes::PackGrant>, PortError>> + Send;
 
     /// Writes the pack's ledger entry (only if new) and adds `credits - revoked` to `purchased`.
     fn record_pack(
         &self,
         sub: &UserSub,
-        grant: &crate::lifecycle::PackGrant,
+        grant: &crate::writes::PackGrant,
     ) -> impl Future<Output = Result<Saved, PortError>> + Send;
 
     /// Moves the entry from `before` to `after` (conditioned on `before.revoked`) and takes
@@ -339,8 +339,8 @@ pub trait Ledger {
     fn revoke_pack(
         &self,
         sub: &UserSub,
-        before: &crate::lifecycle::PackGrant,
-        after: &crate::lifecycle::PackGrant,
+        before: &crate::writes::PackGrant,
+        after: &crate::writes::PackGrant,
     ) -> impl Future<Output = Result<Saved, PortError>> + Send;
 }
 
@@ -369,7 +369,7 @@ pub struct CreatedSession {
 pub struct LiveSubscription {
     pub id: String,
     pub customer: StripeCustomerId,
-    pub status: crate::lifecycle::SubStatus,
+    pub status: crate::facts::SubStatus,
     pub created: i64,
     /// The first item's price lookup key.
     pub lookup_key: Option<String>,

@@ -50,7 +50,7 @@ pub struct Profile {
     /// RFC 3339, UTC.
     pub created_at: String,
     /// The Stripe subscription the profile follows, as last read from Stripe.
-    pub subscription: Option<crate::lifecycle::SubscriptionState>,
+    pub subscription: Option<crate::facts::SubscriptionState>,
     /// The grant (`<invoice>:<plan>`) that last reset `allowance`.
     pub allowance_source: Option<String>,
     /// The newest Stripe event time seen (Stripe's clock, which a test clock moves): the "now"

@@ -7,16 +7,18 @@
 use serde_json::Value;
 
 use crate::catalogue::{Catalogue, SaleMode, parse_lookup_key};
+use crate::facts::SubStatus;
 use crate::ids::{Credits, Email, PlanId, StripeCustomerId, UserSub};
 use crate::lifecycle::{
-    self, AccessPolicy, LifecycleError, PackGrant, SubStatus, SubscriptionOutcome, free_manager,
-    reconcile_subscription, revoked_share,
+    self, AccessPolicy, LifecycleError, SubscriptionOutcome, free_manager, reconcile_subscription,
+    revoked_share,
 };
 use crate::ports::{
     Accounts, Created, Directory, HeldPurchase, Ledger, NewUser, Payments, PortError, Saved,
     Scheduler, SessionFacts, SessionMode, StripeReads,
 };
 use crate::profile::Profile;
+use crate::writes::PackGrant;
 
 /// The parts of an event the handler needs; the rest is read from Stripe.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,8 @@
 mod support;
 
 use adapters::unix_now as now;
-use domain::lifecycle::{AccessPolicy, LapseMode, SubStatus};
+use domain::facts::SubStatus;
+use domain::lifecycle::{AccessPolicy, LapseMode};
 use domain::profile::Access;
 use support::*;
 

@@ -7,8 +7,9 @@ mod support;
 
 use domain::account::{CancelOutcome, CheckoutOutcome, CheckoutUrls, cancel, start_checkout};
 use domain::catalogue::SaleMode;
+use domain::facts::SubStatus;
 use domain::ids::{Email, StripeCustomerId, UserSub};
-use domain::lifecycle::{AccessPolicy, LapseMode, SubStatus};
+use domain::lifecycle::{AccessPolicy, LapseMode};
 use domain::ports::{Accounts, Directory, Ledger, Payments};
 use domain::profile::Access;
 use domain::stripe_events::{ClaimError, Handled};
