@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use domain::ports::PortError;
-use domain::webhook::{Claim, EventLedger, FailedEvent, Finished, claim_decision};
+use domain::webhook::{Claim, EventLedger, Finished, UnsettledEvent, claim_decision};
 
 use crate::dynamo::DynamoStore;
 
@@ -128,9 +128,9 @@ impl EventLedger for DynamoStore {
         Ok(())
     }
 
-    /// Every event record marked `failed`. A Scan: an operator's tool, run rarely, on a table
-    /// whose event records expire after 35 days.
-    async fn failed_events(&self) -> Result<Vec<FailedEvent>, PortError> {
+    /// A Scan: an operator's tool, run rarely, on a table whose event records expire after 35
+    /// days.
+    async fn unsettled_events(&self, now: i64) -> Result<Vec<UnsettledEvent>, PortError> {
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -138,10 +138,15 @@ impl EventLedger for DynamoStore {
                 .client()
                 .scan()
                 .table_name(self.table())
-                .filter_expression("begins_with(pk, :event) AND #status = :failed")
+                .filter_expression(
+                    "begins_with(pk, :event) AND (#status = :failed \
+                     OR (#status = :processing AND lease_until <= :now))",
+                )
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":event", AttributeValue::S("EVENT#".into()))
                 .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+                .expression_attribute_values(":processing", AttributeValue::S("processing".into()))
+                .expression_attribute_values(":now", num(now))
                 .set_exclusive_start_key(start.take())
                 .consistent_read(true)
                 .send()
@@ -154,11 +159,12 @@ impl EventLedger for DynamoStore {
                         .cloned()
                         .unwrap_or_default()
                 };
-                found.push(FailedEvent {
+                found.push(UnsettledEvent {
                     id: s("pk").trim_start_matches("EVENT#").to_owned(),
                     event_type: s("event_type"),
                     attempts: n(item, "attempts"),
                     last_error: s("last_error"),
+                    lease_ended: (s("status") == "processing").then(|| n(item, "lease_until")),
                 });
             }
             match page.last_evaluated_key {
@@ -168,5 +174,24 @@ impl EventLedger for DynamoStore {
         }
         found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
+    }
+
+    async fn is_settled(&self, event: &str) -> Result<bool, PortError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key(event)))
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::new("read webhook event record", e))?;
+        Ok(out
+            .item()
+            .and_then(|item| item.get("status"))
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|status| status == "done" || status == "ignored"))
     }
 }

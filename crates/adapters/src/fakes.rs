@@ -13,7 +13,7 @@ use domain::ports::{
 };
 use domain::profile::Access;
 use domain::profile::Profile;
-use domain::webhook::{Claim, EventLedger, FailedEvent, Finished, claim_decision};
+use domain::webhook::{Claim, EventLedger, Finished, UnsettledEvent, claim_decision};
 use domain::writes::{AllowanceWrite, PackGrant, ProfileWrite};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -325,18 +325,30 @@ impl EventLedger for InMemoryAccounts {
         Ok(())
     }
 
-    async fn failed_events(&self) -> Result<Vec<FailedEvent>, PortError> {
-        self.fail_reads.check("list failed webhook events")?;
+    async fn unsettled_events(&self, now: i64) -> Result<Vec<UnsettledEvent>, PortError> {
+        self.fail_reads.check("list unsettled webhook events")?;
         Ok(lock(&self.events)
             .iter()
-            .filter(|(_, (status, ..))| status == "failed")
-            .map(|(id, (_, _, attempts, error, event_type))| FailedEvent {
-                id: id.clone(),
-                event_type: event_type.clone(),
-                attempts: i64::from(*attempts),
-                last_error: error.clone().unwrap_or_default(),
+            .filter(|(_, (status, lease, ..))| {
+                status == "failed" || (status == "processing" && *lease <= now)
             })
+            .map(
+                |(id, (status, lease, attempts, error, event_type))| UnsettledEvent {
+                    id: id.clone(),
+                    event_type: event_type.clone(),
+                    attempts: i64::from(*attempts),
+                    last_error: error.clone().unwrap_or_default(),
+                    lease_ended: (status == "processing").then_some(*lease),
+                },
+            )
             .collect())
+    }
+
+    async fn is_settled(&self, event: &str) -> Result<bool, PortError> {
+        self.fail_reads.check("read webhook event record")?;
+        Ok(lock(&self.events)
+            .get(event)
+            .is_some_and(|(status, ..)| status == "done" || status == "ignored"))
     }
 }
 

@@ -215,18 +215,50 @@ impl StripeReads for StripeState {
         else {
             return Ok(None);
         };
-        let object: serde_json::Value =
-            serde_json::from_str(&miniserde::json::to_string(&event.data.object))
-                .map_err(|e| PortError::new("decode Stripe event object", e))?;
-        Ok(Some(
-            serde_json::json!({
-                "id": event.id.as_str(),
-                "object": "event",
-                "type": event.type_.as_str(),
-                "created": event.created,
-                "data": { "object": object },
-            })
-            .to_string(),
-        ))
+        webhook_payload(&event).map(Some)
     }
+
+    async fn undelivered_events(&self, since: i64) -> Result<Vec<String>, PortError> {
+        let client = self.client().await?;
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut req = stripe_core::event::ListEvent::new()
+                .delivery_success(false)
+                .created(stripe_types::RangeQueryTs::gte(since))
+                .limit(100);
+            if let Some(a) = &after {
+                req = req.starting_after(a.clone());
+            }
+            let page = req
+                .send(&client)
+                .await
+                .map_err(|e| PortError::new("list undelivered Stripe events", e))?;
+            for event in &page.data {
+                found.push((event.created, webhook_payload(event)?));
+            }
+            after = page.data.last().map(|e| e.id.to_string());
+            if !page.has_more || after.is_none() {
+                break;
+            }
+        }
+        // Stripe lists newest first; a replay goes in the order they happened.
+        found.sort_by_key(|(created, _)| *created);
+        Ok(found.into_iter().map(|(_, payload)| payload).collect())
+    }
+}
+
+/// An event as a webhook receives it: the JSON Stripe would have delivered.
+fn webhook_payload(event: &stripe_shared::Event) -> Result<String, PortError> {
+    let object: serde_json::Value =
+        serde_json::from_str(&miniserde::json::to_string(&event.data.object))
+            .map_err(|e| PortError::new("decode Stripe event object", e))?;
+    Ok(serde_json::json!({
+        "id": event.id.as_str(),
+        "object": "event",
+        "type": event.type_.as_str(),
+        "created": event.created,
+        "data": { "object": object },
+    })
+    .to_string())
 }

@@ -3,7 +3,7 @@
 
 use adapters::Env;
 use adapters::wiring::{LifecycleConfig, live_lifecycle};
-use domain::events::{Outcome, ReplayFilter, Replayed, replay as replay_events};
+use domain::events::{Candidate, Outcome, Reason, ReplayFilter, Replayed, replay as replay_events};
 
 /// RFC 3339 or unix seconds.
 pub fn parse_time(raw: &str) -> Result<i64, String> {
@@ -15,6 +15,23 @@ pub fn parse_time(raw: &str) -> Result<i64, String> {
         .map_err(|_| format!("`{raw}` is neither RFC 3339 (2026-11-23T10:00:00Z) nor unix seconds"))
 }
 
+fn why(candidate: &Candidate) -> String {
+    match &candidate.reason {
+        Reason::Failed {
+            attempts,
+            last_error,
+        } => format!("{attempts} attempts, last error: {last_error}"),
+        Reason::Stuck {
+            attempts,
+            lease_ended,
+        } => format!(
+            "{attempts} attempts, left processing: its lease ended {}",
+            domain::stripe_events::rfc3339(*lease_ended)
+        ),
+        Reason::Undelivered => "Stripe could not deliver it and it has no record".into(),
+    }
+}
+
 fn line(replayed: &Replayed) -> String {
     match replayed {
         Replayed::Gone(record) => format!(
@@ -22,8 +39,10 @@ fn line(replayed: &Replayed) -> String {
             record.id
         ),
         Replayed::WouldReplay(record) => format!(
-            "would replay {} ({}, {} attempts, last error: {})",
-            record.id, record.event_type, record.attempts, record.last_error
+            "would replay {} ({}, {})",
+            record.id,
+            record.event_type,
+            why(record)
         ),
         Replayed::Processed(record, outcome) => match outcome {
             Outcome::Applied(what) => format!("{}: applied: {what}", record.id),
@@ -45,7 +64,7 @@ pub async fn replay(filter: ReplayFilter, dry_run: bool) -> anyhow::Result<()> {
     })
     .await?;
     if done.is_empty() {
-        println!("no failed events match");
+        println!("no failed events match (nor stuck or undelivered ones)");
         return Ok(());
     }
     if dry_run {

@@ -6,8 +6,8 @@
 //! - `creditgate purchases held [--all]`: pay-first purchases held because their email belongs
 //!   to an existing user (unclaimed ones; `--all` adds the claimed), for operators.
 //! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
-//!   re-processes failed webhook events (fetched from Stripe) with the webhook's own use case
-//!   (`domain::events`).
+//!   re-processes webhook events left failed or stuck, and events Stripe could not deliver that
+//!   have no settled record, with the webhook's own use case (`domain::events::replay`).
 //!
 //! The local stack's helpers (sign up, API key, checkout against the stripe-emulator) are in
 //! the development binary `creditgate-dev` (crates/dev): this one links no emulator and no
@@ -81,7 +81,8 @@ enum PurchasesCommand {
 
 #[derive(Subcommand)]
 enum EventsCommand {
-    /// Re-process failed webhook events (all of them, or those the filters select).
+    /// Re-process webhook events left failed or stuck, and those Stripe could not deliver (all
+    /// of them, or those the filters select).
     Replay {
         /// Only these events (repeatable).
         #[arg(long = "id")]

@@ -1,11 +1,12 @@
 //! The webhook's use cases over the ports: processing one verified Stripe event exactly once
 //! (claim its record, apply it, settle the record) and replaying failed events. The
 //! stripe-webhook Lambda calls [`process`] for each delivery; `creditgate events replay` calls
-//! [`replay`], which runs the same [`process`] on the event as Stripe's API returns it.
+//! [`replay`], which runs the same [`process`] on the event as Stripe's API returns it, for
+//! records left failed or stuck and for events Stripe could not deliver.
 
 use crate::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
 use crate::stripe_events::{EventRef, Handled, Lifecycle};
-use crate::webhook::{Claim, EventLedger, FailedEvent, Finished, LEASE_SECONDS};
+use crate::webhook::{Claim, EventLedger, Finished, LEASE_SECONDS, UnsettledEvent};
 
 /// What processing a verified event came to; the webhook turns it into a status code in one
 /// place, replays into a line of output.
@@ -95,7 +96,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Which failed events a replay takes: all of them, or those every given filter admits.
+/// Which events a replay takes: all of them, or those every given filter admits.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayFilter {
     pub ids: Vec<String>,
@@ -120,29 +121,77 @@ impl ReplayFilter {
     }
 }
 
-/// What a replay did with one failed event record.
+/// Why a replay takes an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Its record is `failed` (with the error).
+    Failed { attempts: i64, last_error: String },
+    /// Its record was left `processing` and its lease ended at `lease_ended`.
+    Stuck { attempts: i64, lease_ended: i64 },
+    /// Stripe could not deliver it (`delivery_success=false`) and it has no settled record:
+    /// the claim itself failed, or no delivery ever reached the webhook.
+    Undelivered,
+}
+
+/// An event a replay takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: String,
+    pub event_type: String,
+    pub reason: Reason,
+}
+
+impl From<UnsettledEvent> for Candidate {
+    fn from(e: UnsettledEvent) -> Self {
+        let reason = match e.lease_ended {
+            Some(lease_ended) => Reason::Stuck {
+                attempts: e.attempts,
+                lease_ended,
+            },
+            None => Reason::Failed {
+                attempts: e.attempts,
+                last_error: e.last_error,
+            },
+        };
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            reason,
+        }
+    }
+}
+
+/// What a replay did with one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replayed {
     /// `dry_run`: it would be processed again.
-    WouldReplay(FailedEvent),
+    WouldReplay(Candidate),
     /// Processed again with the webhook's own [`process`].
-    Processed(FailedEvent, Outcome),
+    Processed(Candidate, Outcome),
     /// Stripe no longer has the event (older than 30 days?).
-    Gone(FailedEvent),
+    Gone(Candidate),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("list failed events (is AWS reachable?)")]
+    #[error("list unsettled events (is AWS reachable?)")]
     List(#[source] crate::ports::PortError),
+    #[error("list the events Stripe could not deliver")]
+    Undelivered(#[source] crate::ports::PortError),
     #[error("read {0} from Stripe")]
     Read(String, #[source] crate::ports::PortError),
     #[error("{0} from Stripe")]
     Malformed(String, #[source] crate::stripe_events::MalformedEvent),
 }
 
-/// Re-processes the failed events the filter admits, reading each from Stripe's API as Stripe
-/// would deliver it; `now` is asked before each event. Stops at the first event it cannot read.
+/// How far back a replay asks Stripe for undelivered events: Stripe keeps events 30 days.
+pub const UNDELIVERED_LOOKBACK_SECONDS: i64 = 30 * 86_400;
+
+/// Re-processes, with the webhook's own [`process`], the events the filter admits among: the
+/// records left `failed` or stuck `processing` past their lease, then the events Stripe could
+/// not deliver that have no settled record (since `filter.since`, or the last 30 days). Each
+/// is read from Stripe's API as Stripe would deliver it; `now` is asked before each event and
+/// `each` is told of each as it is done. Stops at the first event it cannot read.
 pub async fn replay<St, R, D, S>(
     lifecycle: &Lifecycle<St, R, D, S>,
     filter: &ReplayFilter,
@@ -156,37 +205,74 @@ where
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
-    let failed = lifecycle
+    let mut candidates: Vec<(Candidate, Option<EventRef>)> = lifecycle
         .store
-        .failed_events()
+        .unsettled_events(now())
         .await
-        .map_err(ReplayError::List)?;
-    let mut done = Vec::new();
-    for record in failed
+        .map_err(ReplayError::List)?
         .into_iter()
-        .filter(|e| filter.admits_record(&e.id, &e.event_type))
+        .map(|e| (Candidate::from(e), None))
+        .collect();
+    let since = filter
+        .since
+        .unwrap_or_else(|| now() - UNDELIVERED_LOOKBACK_SECONDS);
+    for payload in lifecycle
+        .stripe
+        .undelivered_events(since)
+        .await
+        .map_err(ReplayError::Undelivered)?
     {
-        let Some(payload) = lifecycle
-            .stripe
-            .event_payload(&record.id)
-            .await
-            .map_err(|e| ReplayError::Read(record.id.clone(), e))?
-        else {
-            let gone = Replayed::Gone(record);
-            each(&gone);
-            done.push(gone);
-            continue;
-        };
         let event = EventRef::parse(payload.as_bytes())
-            .map_err(|e| ReplayError::Malformed(record.id.clone(), e))?;
+            .map_err(|e| ReplayError::Malformed("an undelivered event".into(), e))?;
+        if candidates.iter().any(|(c, _)| c.id == event.id)
+            || !filter.admits_record(&event.id, &event.kind)
+            || lifecycle
+                .store
+                .is_settled(&event.id)
+                .await
+                .map_err(ReplayError::List)?
+        {
+            continue;
+        }
+        let candidate = Candidate {
+            id: event.id.clone(),
+            event_type: event.kind.clone(),
+            reason: Reason::Undelivered,
+        };
+        candidates.push((candidate, Some(event)));
+    }
+
+    let mut done = Vec::new();
+    for (candidate, event) in candidates {
+        if !filter.admits_record(&candidate.id, &candidate.event_type) {
+            continue;
+        }
+        let event = match event {
+            Some(event) => event,
+            None => {
+                let Some(payload) = lifecycle
+                    .stripe
+                    .event_payload(&candidate.id)
+                    .await
+                    .map_err(|e| ReplayError::Read(candidate.id.clone(), e))?
+                else {
+                    let gone = Replayed::Gone(candidate);
+                    each(&gone);
+                    done.push(gone);
+                    continue;
+                };
+                EventRef::parse(payload.as_bytes())
+                    .map_err(|e| ReplayError::Malformed(candidate.id.clone(), e))?
+            }
+        };
         if !filter.admits_time(event.created) {
             continue;
         }
         let replayed = if dry_run {
-            Replayed::WouldReplay(record)
+            Replayed::WouldReplay(candidate)
         } else {
             let outcome = process(lifecycle, &event, now()).await;
-            Replayed::Processed(record, outcome)
+            Replayed::Processed(candidate, outcome)
         };
         each(&replayed);
         done.push(replayed);

@@ -211,6 +211,14 @@ pub trait StripeReads {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+
+    /// Every event created at or after `since` whose delivery has not succeeded to every
+    /// endpoint (Stripe's `delivery_success=false`: still retrying, or given up), oldest first,
+    /// each as a webhook would receive it.
+    fn undelivered_events(
+        &self,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
 }
 
 /// The user directory (Cognito).

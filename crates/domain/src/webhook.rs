@@ -332,19 +332,47 @@ pub trait EventLedger {
         error: &str,
     ) -> impl std::future::Future<Output = Result<(), crate::ports::PortError>> + Send;
 
-    /// Every record marked `failed`, ordered by event id (what a replay takes).
+    /// Every record a replay should take, ordered by event id: `failed` ones, and `processing`
+    /// ones whose lease ended at or before `now` (the delivery holding it died, or could not
+    /// mark it done or failed).
+    fn unsettled_events(
+        &self,
+        now: i64,
+    ) -> impl std::future::Future<Output = Result<Vec<UnsettledEvent>, crate::ports::PortError>> + Send;
+
+    /// Only the `failed` records.
     fn failed_events(
         &self,
-    ) -> impl std::future::Future<Output = Result<Vec<FailedEvent>, crate::ports::PortError>> + Send;
+    ) -> impl std::future::Future<Output = Result<Vec<UnsettledEvent>, crate::ports::PortError>> + Send
+    where
+        Self: Sync,
+    {
+        async {
+            let all = self.unsettled_events(i64::MIN).await?;
+            Ok(all
+                .into_iter()
+                .filter(|e| e.lease_ended.is_none())
+                .collect())
+        }
+    }
+
+    /// The event's record says it is done or ignored (a delivery or replay applied it).
+    fn is_settled(
+        &self,
+        event: &str,
+    ) -> impl std::future::Future<Output = Result<bool, crate::ports::PortError>> + Send;
 }
 
-/// A failed event record, as `creditgate events replay` lists them.
+/// An event record that is not settled, as `creditgate events replay` lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedEvent {
+pub struct UnsettledEvent {
     pub id: String,
     pub event_type: String,
     pub attempts: i64,
+    /// The error a `failed` record holds (empty for a stuck one).
     pub last_error: String,
+    /// Set for a record left `processing`: when its lease ended.
+    pub lease_ended: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,24 @@ pub struct Params {
     map: Map<String, Value>,
 }
 
+/// A range filter (`created[gte]=...`); an absent bound admits everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    pub gt: Option<i64>,
+    pub gte: Option<i64>,
+    pub lt: Option<i64>,
+    pub lte: Option<i64>,
+}
+
+impl Range {
+    pub fn admits(&self, value: i64) -> bool {
+        self.gt.is_none_or(|b| value > b)
+            && self.gte.is_none_or(|b| value >= b)
+            && self.lt.is_none_or(|b| value < b)
+            && self.lte.is_none_or(|b| value <= b)
+    }
+}
+
 impl Params {
     /// Refuses any top-level parameter not in `allowed` (`expand` is always allowed), as Stripe
     /// does: a misspelt parameter is an error, never silently ignored.
@@ -80,6 +98,37 @@ impl Params {
                 .map(Some)
                 .map_err(|_| ApiError::invalid(format!("Invalid integer: {s}"), Some(name))),
         }
+    }
+
+    /// A range filter as Stripe takes it: `created=<ts>` (exactly) or
+    /// `created[gt|gte|lt|lte]=<ts>`.
+    pub fn range(&self, name: &str) -> Result<Range, ApiError> {
+        if let Some(Value::String(_)) = self.map.get(name) {
+            let at = self.int(name)?;
+            return Ok(Range {
+                gte: at,
+                lte: at,
+                ..Range::default()
+            });
+        }
+        let Some(bounds) = self.object(name)? else {
+            return Ok(Range::default());
+        };
+        bounds.refuse_unknown(&["gt", "gte", "lt", "lte"], name)?;
+        let bound = |key: &str| {
+            bounds.int(key).map_err(|_| {
+                ApiError::invalid(
+                    format!("Invalid integer: {name}[{key}]"),
+                    Some(&format!("{name}[{key}]")),
+                )
+            })
+        };
+        Ok(Range {
+            gt: bound("gt")?,
+            gte: bound("gte")?,
+            lt: bound("lt")?,
+            lte: bound("lte")?,
+        })
     }
 
     pub fn object(&self, name: &str) -> Result<Option<Params>, ApiError> {

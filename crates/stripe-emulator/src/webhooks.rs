@@ -30,7 +30,15 @@ pub const ENDPOINT_CREATE: &[&str] = &[
     "api_version",
 ];
 pub const ENDPOINT_LIST: &[&str] = &["limit", "starting_after", "ending_before"];
-pub const EVENT_LIST: &[&str] = &["type", "types", "limit", "starting_after", "ending_before"];
+pub const EVENT_LIST: &[&str] = &[
+    "type",
+    "types",
+    "created",
+    "delivery_success",
+    "limit",
+    "starting_after",
+    "ending_before",
+];
 
 /// A delivery waiting for its next attempt.
 #[derive(Debug, Clone)]
@@ -95,12 +103,18 @@ pub fn delete_endpoint(state: &mut State, id: &str) -> Result<Value, ApiError> {
 pub fn list_events(state: &State, params: Params) -> Result<Value, ApiError> {
     let one = params.str("type")?;
     let many = params.strings("types")?;
+    let created = params.range("created")?;
+    // Stripe: `false` lists events still pending or given up on for some endpoint.
+    let delivery_success = params.bool("delivery_success")?;
     let matching = state.events.newest_first().filter(|e| {
         let t = e["type"].as_str().unwrap_or_default();
         one.as_deref().is_none_or(|o| type_matches(o, t))
             && many
                 .as_ref()
                 .is_none_or(|m| m.iter().any(|o| type_matches(o, t)))
+            && created.admits(e["created"].as_i64().unwrap_or_default())
+            && delivery_success
+                .is_none_or(|ok| (e["pending_webhooks"].as_u64().unwrap_or(0) == 0) == ok)
     });
     list("/v1/events", &params, matching)
 }

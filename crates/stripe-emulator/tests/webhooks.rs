@@ -223,3 +223,92 @@ async fn events_are_listed_by_type_and_deleted_endpoints_get_nothing() -> anyhow
     assert_eq!(missing["error"]["param"], "url");
     Ok(())
 }
+
+#[tokio::test]
+async fn events_not_delivered_to_every_endpoint_are_listed_with_delivery_success_false_and_by_created()
+-> anyhow::Result<()> {
+    let (base, client) = start().await?;
+    let ids = |list: &serde_json::Value| -> Vec<String> {
+        list["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // Before any endpoint: nothing to deliver, so the event counts as delivered.
+    CreateCustomer::new()
+        .email("before@example.com")
+        .send(&client)
+        .await?;
+    let (_, _, mut rx) = listen(KEY, &base, &["customer.created"], vec![]).await?;
+    CreateCustomer::new()
+        .email("delivered@example.com")
+        .send(&client)
+        .await?;
+    next(&mut rx).await?;
+    // An endpoint nobody listens on: its event stays pending, then is given up on.
+    form(
+        KEY,
+        &base,
+        "POST",
+        "/v1/webhook_endpoints",
+        "url=http://127.0.0.1:1/dead&enabled_events[]=product.created",
+    )
+    .await?;
+    form(KEY, &base, "POST", "/v1/products", "id=p1&name=P").await?;
+    let all = form(KEY, &base, "GET", "/v1/events", "").await?;
+    let Ok([product, delivered, before]) = <[String; 3]>::try_from(ids(&all)) else {
+        anyhow::bail!("three events expected: {all}");
+    };
+    let pending = |body: serde_json::Value| ids(&body);
+    // The delivery to the live endpoint is counted when it answers.
+    for _ in 0..100 {
+        let ok = form(KEY, &base, "GET", "/v1/events?delivery_success=true", "").await?;
+        if pending(ok).contains(&delivered) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed = form(KEY, &base, "GET", "/v1/events?delivery_success=false", "").await?;
+    assert_eq!(pending(failed), vec![product.clone()]);
+    let ok = form(KEY, &base, "GET", "/v1/events?delivery_success=true", "").await?;
+    assert_eq!(pending(ok), vec![delivered.clone(), before.clone()]);
+
+    let created = all["data"][0]["created"].as_i64().unwrap_or_default();
+    let later = form(
+        KEY,
+        &base,
+        "GET",
+        &format!("/v1/events?created[gt]={created}"),
+        "",
+    )
+    .await?;
+    assert_eq!(ids(&later), Vec::<String>::new());
+    let up_to = form(
+        KEY,
+        &base,
+        "GET",
+        &format!("/v1/events?created[lte]={created}&delivery_success=false"),
+        "",
+    )
+    .await?;
+    assert_eq!(ids(&up_to), vec![product]);
+    let exactly = form(
+        KEY,
+        &base,
+        "GET",
+        &format!("/v1/events?created={created}"),
+        "",
+    )
+    .await?;
+    assert_eq!(ids(&exactly).len(), 3, "{exactly}");
+
+    let bad = form(KEY, &base, "GET", "/v1/events?created[after]=1", "").await?;
+    assert_eq!(bad["error"]["param"], "created[after]", "{bad}");
+    let bad = form(KEY, &base, "GET", "/v1/events?created[gte]=soon", "").await?;
+    assert_eq!(bad["error"]["param"], "created[gte]", "{bad}");
+    let bad = form(KEY, &base, "GET", "/v1/events?delivery_success=maybe", "").await?;
+    assert_eq!(bad["error"]["param"], "delivery_success", "{bad}");
+    Ok(())
+}

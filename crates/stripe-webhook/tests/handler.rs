@@ -288,7 +288,7 @@ async fn a_failed_event_is_marked_failed_answers_500_and_the_retry_completes_it(
 #[tokio::test]
 async fn replay_lists_a_failed_event_then_completes_it_from_stripe_and_leaves_no_failed_record()
 -> anyhow::Result<()> {
-    use domain::events::{Outcome, ReplayFilter, Replayed, replay};
+    use domain::events::{Candidate, Outcome, Reason, ReplayFilter, Replayed, replay};
     let (stripe, deps, _, _) = subscribed("creditgate_basic_subscription").await?;
     let paid = stripe
         .events()
@@ -313,7 +313,7 @@ async fn replay_lists_a_failed_event_then_completes_it_from_stripe_and_leaves_no
     let all = ReplayFilter::default();
     let listed = replay(&deps.lifecycle, &all, true, adapters::unix_now, |_| {}).await?;
     assert!(
-        matches!(listed.as_slice(), [Replayed::WouldReplay(r)] if r.id == id && r.event_type == "invoice.paid" && r.attempts == 1 && r.last_error.contains("Cognito")),
+        matches!(listed.as_slice(), [Replayed::WouldReplay(Candidate { id: i, event_type, reason: Reason::Failed { attempts: 1, last_error } })] if *i == id && event_type == "invoice.paid" && last_error.contains("Cognito")),
         "{listed:?}"
     );
     let cognito_plan = || deps.lifecycle.directory.user("user-1").and_then(|u| u.plan);
@@ -338,6 +338,109 @@ async fn replay_lists_a_failed_event_then_completes_it_from_stripe_and_leaves_no
     assert_eq!(cognito_plan(), Some("basic".into()));
     let again = replay(&deps.lifecycle, &all, false, adapters::unix_now, |_| {}).await?;
     assert!(again.is_empty(), "nothing is failed any more: {again:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_applies_events_that_never_reached_the_webhook_and_takes_over_a_stuck_record()
+-> anyhow::Result<()> {
+    use domain::events::{Candidate, Outcome, Reason, ReplayFilter, Replayed, replay};
+    use domain::webhook::EventLedger;
+    let stripe = Stripe::start().await?;
+    // Every delivery fails from here on: the endpoint is dead, so Stripe keeps them pending.
+    stripe
+        .call(
+            "POST",
+            "/v1/webhook_endpoints",
+            "url=http://127.0.0.1:1/dead&enabled_events[]=*",
+        )
+        .await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = stripe.customer("ada@example.com").await?;
+    sign_up(&deps, "user-1", "ada@example.com", &customer).await?;
+    stripe
+        .checkout(
+            Some(&customer),
+            Some("user-1"),
+            "creditgate_basic_subscription",
+            None,
+        )
+        .await?;
+    let undelivered: Vec<String> = stripe
+        .call("GET", "/v1/events?delivery_success=false&limit=100", "")
+        .await?["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    let paid = stripe
+        .events()
+        .await?
+        .into_iter()
+        .find(|e| e.contains("\"invoice.paid\""))
+        .unwrap_or_default();
+    let paid = serde_json::from_str::<serde_json::Value>(&paid)?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(undelivered.contains(&paid), "{undelivered:?}");
+    // A delivery of invoice.paid claimed it and died: its record stays `processing`.
+    let t = now();
+    deps.lifecycle
+        .store
+        .claim(&paid, "invoice.paid", t - 120, t - 60)
+        .await?;
+
+    let all = ReplayFilter::default();
+    let listed = replay(&deps.lifecycle, &all, true, now, |_| {}).await?;
+    let mut ids: Vec<&str> = listed
+        .iter()
+        .filter_map(|r| match r {
+            Replayed::WouldReplay(c) => Some(c.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    let mut expected: Vec<&str> = undelivered.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "each undelivered event once: {listed:?}");
+    for r in &listed {
+        let Replayed::WouldReplay(Candidate { id, reason, .. }) = r else {
+            anyhow::bail!("{r:?}");
+        };
+        if *id == paid {
+            assert_eq!(
+                *reason,
+                Reason::Stuck {
+                    attempts: 1,
+                    lease_ended: t - 60
+                }
+            );
+        } else {
+            assert_eq!(*reason, Reason::Undelivered, "{id}");
+        }
+    }
+    assert_eq!(profile(&deps, "user-1").await?.plan.as_str(), "free");
+
+    let done = replay(&deps.lifecycle, &all, false, now, |_| {}).await?;
+    assert_eq!(done.len(), undelivered.len());
+    assert!(
+        done.iter().all(|r| matches!(
+            r,
+            Replayed::Processed(_, Outcome::Applied(_) | Outcome::Ignored(_))
+        )),
+        "{done:?}"
+    );
+    let p = profile(&deps, "user-1").await?;
+    assert_eq!((p.plan.as_str(), p.allowance.get()), ("basic", 1_000));
+    assert_eq!(
+        deps.lifecycle.directory.user("user-1").and_then(|u| u.plan),
+        Some("basic".into())
+    );
+    // Stripe still lists them as undelivered, but their records are settled: nothing to do.
+    let again = replay(&deps.lifecycle, &all, false, now, |_| {}).await?;
+    assert!(again.is_empty(), "{again:?}");
     Ok(())
 }
 
