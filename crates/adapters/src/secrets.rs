@@ -56,13 +56,36 @@ enum WebhookSecretsField {
     List(Vec<String>),
 }
 
+/// What serde says of a misnamed or missing field, naming the field (never a value; a "field"
+/// that looks like a key itself is not repeated).
+fn field_problem(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let text = message.split(" at line ").next().unwrap_or_default();
+    if !(text.starts_with("unknown field `") || text.starts_with("missing field `")) {
+        return String::new();
+    }
+    let name = text.split('`').nth(1).unwrap_or_default();
+    let looks_secret = ["sk_", "rk_", "pk_", "whsec_"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    if name.len() > 40 || looks_secret {
+        return if text.starts_with("unknown") {
+            ": an unknown field (not shown: it looks like a key)".into()
+        } else {
+            String::new()
+        };
+    }
+    format!(": {text}")
+}
+
 impl StripeSecrets {
     /// Reads the secret's JSON. Errors name the field, never a value.
     pub fn parse(json: &str) -> Result<Self, String> {
         let stored: Stored = serde_json::from_str(json).map_err(|e| {
             format!(
-                "expected a JSON object {{\"secret_key\": \"sk_…\", \"webhook_secrets\": \"whsec_…\"}} \
+                "expected a JSON object {{\"secret_key\": \"sk_…\", \"webhook_secrets\": \"whsec_…\"}}{} \
                  (line {}, column {})",
+                field_problem(&e),
                 e.line(),
                 e.column()
             )
@@ -187,6 +210,8 @@ struct Cache {
     read_at: Option<Instant>,
     /// When the store was last asked, read or not.
     asked_at: Option<Instant>,
+    /// Why the last read failed, while nothing could be read yet.
+    last_error: Option<String>,
 }
 
 struct Inner {
@@ -233,6 +258,18 @@ impl SourceOptions {
     }
 }
 
+/// An error and its sources on one line (`outer: inner`).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
 impl StripeSecretSource {
     pub fn new(store: impl SecretStore + 'static, api_base: Option<String>) -> Self {
         Self::with_options(store, SourceOptions::new(api_base))
@@ -247,6 +284,7 @@ impl StripeSecretSource {
                     loaded: None,
                     read_at: None,
                     asked_at: None,
+                    last_error: None,
                 }),
             }),
         }
@@ -272,6 +310,25 @@ impl StripeSecretSource {
             {
                 // A read failed moments ago: keep the cached secrets without asking again.
                 Ok(loaded.clone())
+            }
+            (None, _)
+                if cache
+                    .asked_at
+                    .is_some_and(|at| at.elapsed() < self.inner.options.min_refresh) =>
+            {
+                // Nothing readable yet and a read failed moments ago: fail without asking again,
+                // so a flood of requests costs one read per interval.
+                Err(PortError::new(
+                    "use the Stripe secret",
+                    format!(
+                        "{} (not asked again for {:?})",
+                        cache
+                            .last_error
+                            .as_deref()
+                            .unwrap_or("the last read failed"),
+                        self.inner.options.min_refresh
+                    ),
+                ))
             }
             _ => self.read(&mut cache).await,
         }
@@ -314,8 +371,18 @@ impl StripeSecretSource {
                 );
                 return Ok(stale.clone());
             }
-            (Err(e), None) => return Err(e),
+            (Err(e), None) => {
+                let problem = error_chain(&e);
+                tracing::warn!(
+                    error = %problem,
+                    metric = "stripe_secret_read_failed",
+                    "could not read the Stripe secret and none is cached: calls that need it fail"
+                );
+                cache.last_error = Some(problem);
+                return Err(e);
+            }
         };
+        cache.last_error = None;
         cache.read_at = Some(Instant::now());
         if let Some(old) = &cache.loaded
             && old.secrets.secret_key.expose() == secrets.secret_key.expose()
@@ -372,7 +439,31 @@ mod tests {
         assert!(plain.is_some_and(|e| !e.contains("supersecret") && e.contains("JSON object")));
         let typo =
             StripeSecrets::parse(r#"{"secret_key":"sk_1","webhook_secret":"whsec_x"}"#).err();
-        assert!(typo.is_some_and(|e| !e.contains("whsec_x")));
+        assert!(
+            typo.as_ref().is_some_and(
+                |e| !e.contains("whsec_x") && e.contains("unknown field `webhook_secret`")
+            ),
+            "{typo:?}"
+        );
+        let missing = StripeSecrets::parse(r#"{"webhook_secrets":"whsec_x"}"#).err();
+        assert!(
+            missing
+                .as_ref()
+                .is_some_and(|e| e.contains("missing field `secret_key`")),
+            "{missing:?}"
+        );
+        let as_name = StripeSecrets::parse(r#"{"sk_live_supersecret":""}"#).err();
+        assert!(
+            as_name.as_ref().is_some_and(|e| !e.contains("supersecret")),
+            "{as_name:?}"
+        );
+        let wrong_type = StripeSecrets::parse(r#"{"secret_key":["sk_live_supersecret"]}"#).err();
+        assert!(
+            wrong_type
+                .as_ref()
+                .is_some_and(|e| !e.contains("supersecret")),
+            "{wrong_type:?}"
+        );
     }
 
     /// A secret whose text the test changes, counting reads; `None` fails the read.
@@ -493,6 +584,32 @@ mod tests {
             "not asked again at once after a failure"
         );
         Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_nothing_readable_a_flood_reads_at_most_once_per_interval_and_says_why() {
+        let store = Changing::default();
+        // What the stack holds right after `sam deploy`: the placeholder.
+        store.set(Some(r#"{"secret_key":"","webhook_secrets":""}"#));
+        let source = StripeSecretSource::new(store.clone(), None);
+        for _ in 0..100 {
+            let e = source.current().await.err().map(|e| error_chain(&e));
+            assert!(
+                e.as_deref()
+                    .is_some_and(|e| e.contains("`secret_key` is empty")),
+                "{e:?}"
+            );
+        }
+        assert_eq!(store.reads(), 1);
+        tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+        assert!(source.current().await.is_err());
+        assert_eq!(store.reads(), 2, "asked again after the interval");
+        store.set(Some(&secret("sk_test_1", "whsec_a")));
+        tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+        assert!(
+            source.current().await.is_ok(),
+            "a fixed secret is used at once"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -22,7 +22,8 @@ pub enum Outcome {
     Failed,
 }
 
-/// Claims, applies and settles one verified event at `now` (unix seconds).
+/// Claims, applies and settles one verified event at `now` (unix seconds). Every way it can
+/// fail logs one ERROR line with `metric = "webhook_event_failed"` (the template's alarm).
 #[tracing::instrument(skip_all, fields(stripe_event_id = %event.id, event_type = %event.kind))]
 pub async fn process<St, R, D, S>(
     lifecycle: &Lifecycle<St, R, D, S>,
@@ -42,7 +43,11 @@ where
     {
         Ok(claim) => claim,
         Err(e) => {
-            tracing::error!(error = %error_chain(&e), "could not claim the event");
+            tracing::error!(
+                error = %error_chain(&e),
+                metric = "webhook_event_failed",
+                "could not claim the event"
+            );
             return Outcome::Failed;
         }
     };
@@ -68,7 +73,12 @@ where
         }
         Err(e) => {
             let error = error_chain(&e);
-            tracing::error!(attempt, error = %error, "event failed; Stripe will retry");
+            tracing::error!(
+                attempt,
+                error = %error,
+                metric = "webhook_event_failed",
+                "event failed; Stripe will retry"
+            );
             if let Err(e) = store.fail(&event.id, &error).await {
                 tracing::error!(error = %error_chain(&e), "could not mark the event failed (its lease will lapse)");
             }
@@ -78,7 +88,11 @@ where
     if let Err(e) = store.finish(&event.id, finished).await {
         // Applied but not marked: a redelivery applies it again, which converges to the same
         // state (every effect is keyed or a reconciliation).
-        tracing::error!(error = %error_chain(&e), "could not mark the event finished");
+        tracing::error!(
+            error = %error_chain(&e),
+            metric = "webhook_event_failed",
+            "could not mark the event finished"
+        );
         return Outcome::Failed;
     }
     outcome

@@ -49,8 +49,10 @@ pub enum SignatureError {
     NoSecret,
 }
 
-struct Header {
-    timestamp: i64,
+/// A parsed `Stripe-Signature` header: its timestamp and `v1` signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub timestamp: i64,
     v1: Vec<[u8; 32]>,
 }
 
@@ -89,6 +91,27 @@ fn parse_header(header: &str) -> Result<Header, SignatureError> {
     Ok(Header { timestamp, v1 })
 }
 
+/// What can be checked of a `Stripe-Signature` header without a secret: present, well formed
+/// (a `t=` and at least one `v1=`) and within `tolerance` of `now`. The webhook refuses a
+/// header that fails this before it reads any secret.
+pub fn check_header(
+    header: Option<&str>,
+    now: i64,
+    tolerance: i64,
+) -> Result<Header, SignatureError> {
+    let header = parse_header(
+        header
+            .filter(|h| !h.trim().is_empty())
+            .ok_or(SignatureError::MissingHeader)?,
+    )?;
+    // Saturating: a hostile `t=` (i64::MIN, i64::MAX) is stale, never an overflow.
+    let age = now.saturating_sub(header.timestamp);
+    if age.saturating_abs() > tolerance {
+        return Err(SignatureError::Stale { age, tolerance });
+    }
+    Ok(header)
+}
+
 /// Checks `header` against the raw `payload` (exactly the bytes received) with every secret.
 /// Returns the signature's timestamp.
 pub fn verify(
@@ -101,16 +124,7 @@ pub fn verify(
     if secrets.is_empty() {
         return Err(SignatureError::NoSecret);
     }
-    let header = parse_header(
-        header
-            .filter(|h| !h.trim().is_empty())
-            .ok_or(SignatureError::MissingHeader)?,
-    )?;
-    // Saturating: a hostile `t=` (i64::MIN, i64::MAX) is stale, never an overflow.
-    let age = now.saturating_sub(header.timestamp);
-    if age.saturating_abs() > tolerance {
-        return Err(SignatureError::Stale { age, tolerance });
-    }
+    let header = check_header(header, now, tolerance)?;
     let signed_prefix = format!("{}.", header.timestamp);
     let mut matched = subtle::Choice::from(0u8);
     for secret in secrets {

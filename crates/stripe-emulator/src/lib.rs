@@ -306,12 +306,25 @@ impl Emulator {
         })
     }
 
+    /// Bearer auth, or Basic auth with the key as the user name (`curl -u sk_test_...:`), as
+    /// Stripe takes either.
     fn authenticate(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let given = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match given {
+        use base64::Engine as _;
+        let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let basic = header
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .ok()
+            })
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .map(|pair| pair.split(':').next().unwrap_or_default().to_owned());
+        let given = header
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned)
+            .or(basic);
+        match given.as_deref() {
             None => Err(ApiError::unauthorized(
                 "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
             )),
@@ -485,4 +498,40 @@ pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
 pub async fn serve(listener: tokio::net::TcpListener, emulator: Emulator) -> std::io::Result<()> {
     tokio::spawn(emulator.clone().deliver_forever());
     axum::serve(listener, emulator.router()).await
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = value.parse() {
+            headers.insert("authorization", v);
+        }
+        headers
+    }
+
+    #[test]
+    fn the_key_is_taken_as_bearer_or_as_basic_auth_user_name_as_stripe_takes_it() {
+        use base64::Engine as _;
+        let emulator = Emulator::new("sk_test_auth");
+        let basic = |pair: &str| {
+            with(&format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        };
+        assert!(emulator.authenticate(&with("Bearer sk_test_auth")).is_ok());
+        // What `curl -u sk_test_auth:` sends.
+        assert!(emulator.authenticate(&basic("sk_test_auth:")).is_ok());
+        assert!(emulator.authenticate(&basic("sk_test_other:")).is_err());
+        assert!(emulator.authenticate(&with("Basic not-base64!")).is_err());
+        assert!(
+            emulator
+                .authenticate(&with("Bearer sk_test_other"))
+                .is_err()
+        );
+        assert!(emulator.authenticate(&HeaderMap::new()).is_err());
+    }
 }

@@ -444,6 +444,55 @@ async fn replay_applies_events_that_never_reached_the_webhook_and_takes_over_a_s
     Ok(())
 }
 
+/// The placeholder `sam deploy` leaves in the secret, counting reads.
+#[derive(Clone, Default)]
+struct Placeholder(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl adapters::secrets::SecretStore for Placeholder {
+    fn fetch(&self) -> adapters::secrets::SecretFuture<'_> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async { Ok(r#"{"secret_key":"","webhook_secrets":""}"#.to_owned()) })
+    }
+
+    fn name(&self) -> String {
+        "creditgate/stripe".into()
+    }
+}
+
+#[tokio::test]
+async fn before_the_secret_is_put_forged_deliveries_cost_at_most_one_read_and_never_a_401_for_stripe()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let mut deps = deps(&stripe, AccessPolicy::default())?;
+    let store = Placeholder::default();
+    deps.secrets = adapters::secrets::StripeSecretSource::new(store.clone(), None);
+    let reads = || store.0.load(std::sync::atomic::Ordering::SeqCst);
+    let payload = r#"{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{}}}"#;
+    // Malformed or stale headers are refused without reading the secret.
+    for header in ["x", "t=1,v1=00", "v1=abc", &format!("t={},v0=ab", now())] {
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/stripe/webhook")
+            .header("stripe-signature", header)
+            .body(lambda_http::Body::Text(payload.to_owned()))?;
+        let response = stripe_webhook::handle(&deps, request)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(response.status(), 401, "{header}");
+    }
+    assert_eq!(reads(), 0);
+    // Well formed and fresh: it needs the secret, which is unusable: 503 (Stripe retries), and
+    // a flood reads it once.
+    for _ in 0..50 {
+        let response = stripe_webhook::handle(&deps, delivery(payload, "whsec_forged", now())?)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(response.status(), 503);
+    }
+    assert_eq!(reads(), 1);
+    Ok(())
+}
+
 #[tokio::test]
 async fn verified_events_of_other_types_are_200_and_ignored() -> anyhow::Result<()> {
     let (stripe, deps, _, _) = subscribed("creditgate_basic_subscription").await?;
