@@ -24,6 +24,7 @@ pub mod sfn;
 pub mod stripe_api;
 pub mod stripe_payments;
 pub mod stripe_reads;
+pub mod tools;
 pub mod wiring;
 
 #[cfg(feature = "test-util")]

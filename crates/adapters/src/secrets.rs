@@ -258,18 +258,6 @@ impl SourceOptions {
     }
 }
 
-/// An error and its sources on one line (`outer: inner`).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
 impl StripeSecretSource {
     pub fn new(store: impl SecretStore + 'static, api_base: Option<String>) -> Self {
         Self::with_options(store, SourceOptions::new(api_base))
@@ -372,7 +360,7 @@ impl StripeSecretSource {
                 return Ok(stale.clone());
             }
             (Err(e), None) => {
-                let problem = error_chain(&e);
+                let problem = domain::ports::error_chain(&e);
                 tracing::warn!(
                     error = %problem,
                     metric = "stripe_secret_read_failed",
@@ -593,7 +581,11 @@ mod tests {
         store.set(Some(r#"{"secret_key":"","webhook_secrets":""}"#));
         let source = StripeSecretSource::new(store.clone(), None);
         for _ in 0..100 {
-            let e = source.current().await.err().map(|e| error_chain(&e));
+            let e = source
+                .current()
+                .await
+                .err()
+                .map(|e| domain::ports::error_chain(&e));
             assert!(
                 e.as_deref()
                     .is_some_and(|e| e.contains("`secret_key` is empty")),

@@ -104,14 +104,7 @@ enum EventsCommand {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // Not RUST_LOG: the local env file sets that for the Lambdas.
-            tracing_subscriber::EnvFilter::try_from_env("CREDITGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stripe=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    adapters::tools::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plans {
@@ -142,13 +135,7 @@ async fn main() -> ExitCode {
             .await
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    adapters::tools::exit(result)
 }
 
 /// `creditgate purchases held`: one line per held purchase.

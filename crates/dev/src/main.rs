@@ -59,24 +59,11 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // Not RUST_LOG: the local env file sets that for the Lambdas.
-            tracing_subscriber::EnvFilter::try_from_env("CREDITGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stripe=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    adapters::tools::init_logging();
     let result = match Cli::parse().command {
         Command::Signup { email, password } => local::signup(&email, &password).await,
         Command::ApiKey { email } => local::api_key(&email).await,
         Command::Checkout { email, plan, pack } => local::checkout(&email, &plan, pack).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    adapters::tools::exit(result)
 }

@@ -4,7 +4,7 @@
 //! [`replay`], which runs the same [`process`] on the event as Stripe's API returns it, for
 //! records left failed or stuck and for events Stripe could not deliver.
 
-use crate::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
+use crate::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads, error_chain};
 use crate::stripe_events::{EventRef, Handled, Lifecycle};
 use crate::webhook::{Claim, EventLedger, Finished, LEASE_SECONDS, UnsettledEvent};
 
@@ -96,18 +96,6 @@ where
         return Outcome::Failed;
     }
     outcome
-}
-
-/// An error and its sources on one line, `outer: inner: ...` (what `{:#}` prints for anyhow).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// Which events a replay takes: all of them, or those every given filter admits.

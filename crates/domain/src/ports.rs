@@ -30,6 +30,18 @@ pub enum Refusal {
     IdempotencyKeyReused,
 }
 
+/// An error and its sources on one line, `outer: inner: ...`, for logs and stored errors.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
 impl PortError {
     pub fn new(operation: &'static str, source: impl Into<BoxError>) -> Self {
         Self {

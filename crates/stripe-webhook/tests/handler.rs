@@ -19,7 +19,14 @@ async fn deliver_all(deps: &TestDeps, events: &[String]) -> anyhow::Result<()> {
 async fn subscribed(
     lookup_key: &str,
 ) -> anyhow::Result<(Stripe, TestDeps, String, serde_json::Value)> {
-    let stripe = Stripe::start().await?;
+    subscribed_on(Stripe::start().await?, lookup_key).await
+}
+
+/// `user-1` signed up and subscribed through Checkout on `stripe`; nothing delivered yet.
+async fn subscribed_on(
+    stripe: Stripe,
+    lookup_key: &str,
+) -> anyhow::Result<(Stripe, TestDeps, String, serde_json::Value)> {
     let deps = deps(&stripe, AccessPolicy::default())?;
     let customer = stripe.customer("ada@example.com").await?;
     sign_up(&deps, "user-1", "ada@example.com", &customer).await?;
@@ -290,16 +297,7 @@ async fn replay_lists_a_failed_event_then_completes_it_from_stripe_and_leaves_no
 -> anyhow::Result<()> {
     use domain::events::{Candidate, Outcome, Reason, ReplayFilter, Replayed, replay};
     let (stripe, deps, _, _) = subscribed("creditgate_basic_subscription").await?;
-    let paid = stripe
-        .events()
-        .await?
-        .into_iter()
-        .find(|e| e.contains("\"invoice.paid\""))
-        .unwrap_or_default();
-    let id = serde_json::from_str::<serde_json::Value>(&paid)?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let (paid, id) = stripe.event("invoice.paid").await?;
     deps.lifecycle.directory.fail.set(1);
     assert_eq!(deliver(&deps, &paid).await?.0, 500);
 
@@ -355,17 +353,7 @@ async fn replay_applies_events_that_never_reached_the_webhook_and_takes_over_a_s
             "url=http://127.0.0.1:1/dead&enabled_events[]=*",
         )
         .await?;
-    let deps = deps(&stripe, AccessPolicy::default())?;
-    let customer = stripe.customer("ada@example.com").await?;
-    sign_up(&deps, "user-1", "ada@example.com", &customer).await?;
-    stripe
-        .checkout(
-            Some(&customer),
-            Some("user-1"),
-            "creditgate_basic_subscription",
-            None,
-        )
-        .await?;
+    let (stripe, deps, _, _) = subscribed_on(stripe, "creditgate_basic_subscription").await?;
     let undelivered: Vec<String> = stripe
         .call("GET", "/v1/events?delivery_success=false&limit=100", "")
         .await?["data"]
@@ -374,16 +362,7 @@ async fn replay_applies_events_that_never_reached_the_webhook_and_takes_over_a_s
         .flatten()
         .filter_map(|e| e["id"].as_str().map(str::to_owned))
         .collect();
-    let paid = stripe
-        .events()
-        .await?
-        .into_iter()
-        .find(|e| e.contains("\"invoice.paid\""))
-        .unwrap_or_default();
-    let paid = serde_json::from_str::<serde_json::Value>(&paid)?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let (_, paid) = stripe.event("invoice.paid").await?;
     assert!(undelivered.contains(&paid), "{undelivered:?}");
     // A delivery of invoice.paid claimed it and died: its record stays `processing`.
     let t = now();

@@ -104,6 +104,22 @@ impl Stripe {
             .await
     }
 
+    /// The first event of `event_type`: its payload and its id.
+    pub async fn event(&self, event_type: &str) -> anyhow::Result<(String, String)> {
+        let needle = format!("\"{event_type}\"");
+        let payload = self
+            .events()
+            .await?
+            .into_iter()
+            .find(|e| e.contains(&needle))
+            .with_context(|| format!("no {event_type} event"))?;
+        let id = serde_json::from_str::<Value>(&payload)?["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok((payload, id))
+    }
+
     /// Every event so far, oldest first, as raw JSON payloads.
     pub async fn events(&self) -> anyhow::Result<Vec<String>> {
         let all = client::events(&self.base, KEY).await?;
