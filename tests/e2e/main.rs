@@ -9,6 +9,7 @@ mod event_ledger;
 mod metering;
 mod operations;
 mod plans_sync;
+mod recovery;
 mod signup;
 mod trust;
 mod webhook;

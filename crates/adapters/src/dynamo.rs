@@ -136,4 +136,50 @@ impl Accounts for DynamoStore {
             }
         }
     }
+
+    /// A Scan page (up to 1 MB read) filtered to profile items; the cursor is the page's last
+    /// evaluated key, `pk` and `sk` on two lines.
+    async fn users_page(
+        &self,
+        after: Option<&str>,
+    ) -> Result<(Vec<UserSub>, Option<String>), PortError> {
+        let start = match after {
+            None => None,
+            Some(cursor) => {
+                let (pk, sk) = cursor
+                    .split_once('\n')
+                    .ok_or_else(|| PortError::new("list users", "malformed page cursor"))?;
+                Some(Self::key(pk.to_owned(), sk))
+            }
+        };
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :user) AND sk = :profile")
+            .expression_attribute_values(":user", AttributeValue::S("USER#".into()))
+            .expression_attribute_values(":profile", AttributeValue::S(PROFILE_SK.into()))
+            .projection_expression("pk")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| PortError::new("list users", e))?;
+        let users = page
+            .items()
+            .iter()
+            .filter_map(|item| item.get("pk").and_then(|v| v.as_s().ok()))
+            .filter_map(|pk| pk.strip_prefix("USER#"))
+            .map(|sub| UserSub::parse(sub).map_err(|e| PortError::new("list users", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| {
+            let part = |name: &str| {
+                k.get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            format!("{}\n{}", part("pk"), part("sk"))
+        });
+        Ok((users, next))
+    }
 }

@@ -475,6 +475,26 @@ impl Accounts for InMemoryAccounts {
         links.insert(profile.customer.to_string(), profile.sub.to_string());
         Ok(Created::New)
     }
+
+    /// Pages of two users, so callers meet more than one page.
+    async fn users_page(
+        &self,
+        after: Option<&str>,
+    ) -> Result<(Vec<UserSub>, Option<String>), PortError> {
+        self.fail_reads.check("list users")?;
+        let all: Vec<String> = lock(&self.profiles)
+            .keys()
+            .filter(|k| after.is_none_or(|a| k.as_str() > a))
+            .cloned()
+            .collect();
+        let page: Vec<UserSub> = all
+            .iter()
+            .take(2)
+            .map(|s| UserSub::parse(s).map_err(|e| PortError::new("list users", e)))
+            .collect::<Result<_, _>>()?;
+        let next = (all.len() > 2).then(|| all[1].clone());
+        Ok((page, next))
+    }
 }
 
 #[derive(Default)]

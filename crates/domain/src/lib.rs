@@ -11,6 +11,7 @@
 //! - [`lifecycle`]: the access policy table and reconciling a profile with Stripe's truth.
 //! - [`stripe_events`]: what each Stripe event means (the webhook's use case).
 //! - [`events`]: processing one verified event exactly once, and replaying failed ones.
+//! - [`reconcile`]: every profile compared with Stripe and repaired by the same reconciliation.
 //! - [`account`]: the user-facing API's use cases (buy or change plan, cancel, `GET /me`).
 //! - [`ports`]: the small traits the use cases need; `adapters` implements them.
 
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod metering;
 pub mod ports;
 pub mod profile;
+pub mod reconcile;
 pub mod signup;
 pub mod stripe_events;
 pub mod sync;

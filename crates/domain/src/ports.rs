@@ -78,6 +78,14 @@ pub trait Accounts {
         &self,
         profile: &Profile,
     ) -> impl Future<Output = Result<Created, PortError>> + Send;
+
+    /// One page of the users that have a profile, from `after` (a cursor a previous page
+    /// returned; `None`: the first page), and the cursor of the next page if there is one.
+    /// For reconciliation: a Scan, run rarely.
+    fn users_page(
+        &self,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<(Vec<UserSub>, Option<String>), PortError>> + Send;
 }
 
 /// API keys: hash-only storage, one current key per user.

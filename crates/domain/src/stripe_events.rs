@@ -338,7 +338,10 @@ where
     /// Every live subscription bound to the user (all their customers): the one kept is
     /// returned, and every other one that bills is cancelled now with proration, logged and
     /// counted. Deterministic, so concurrent deliveries cancel the same ones.
-    async fn one_subscription(&self, profile: &Profile) -> Result<Option<String>, HandleError> {
+    pub(crate) async fn one_subscription(
+        &self,
+        profile: &Profile,
+    ) -> Result<Option<String>, HandleError> {
         let live = self.stripe.live_subscriptions(&profile.customers()).await?;
         let Some(keep) = lifecycle::keep_one(&live) else {
             return Ok(None);

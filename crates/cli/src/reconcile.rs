@@ -1,0 +1,55 @@
+//! `creditgate reconcile`: every user's profile compared with Stripe and repaired with the
+//! webhook's own reconciliation (`domain::reconcile`), a line per user that drifted or failed,
+//! then the counts.
+
+use adapters::Env;
+use adapters::wiring::{LifecycleConfig, live_lifecycle};
+use domain::reconcile::{Checked, Standing, reconcile_all};
+
+fn describe(s: &Standing) -> String {
+    format!(
+        "plan {}, access {}, subscription {}, allowance from {}",
+        s.plan,
+        s.access.as_str(),
+        s.subscription
+            .as_ref()
+            .map(|x| format!("{} ({})", x.id, x.status.as_str()))
+            .unwrap_or_else(|| "none".into()),
+        s.allowance_source.as_deref().unwrap_or("-"),
+    )
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let lifecycle = live_lifecycle(LifecycleConfig::for_tools(&Env::process())?).await?;
+    let report = reconcile_all(
+        &lifecycle,
+        adapters::unix_now,
+        |sub, checked| match checked {
+            Checked::InStep => {}
+            Checked::Repaired { before, after } => println!(
+                "{sub}: repaired: was {}; now {}",
+                describe(before),
+                describe(after)
+            ),
+            Checked::StillDrifting { before, after } => println!(
+                "{sub}: STILL DRIFTING after a repair: was {}; now {}",
+                describe(before),
+                describe(after)
+            ),
+            Checked::Failed(error) => println!("{sub}: failed: {error}"),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("list users (is AWS reachable?): {e}"))?;
+    println!(
+        "checked {}, drifted {}, repaired {}, failed {}",
+        report.checked, report.drifted, report.repaired, report.failed
+    );
+    anyhow::ensure!(
+        report.failed == 0 && report.unrepaired() == 0,
+        "{} user(s) failed, {} still drifting",
+        report.failed,
+        report.unrepaired()
+    );
+    Ok(())
+}

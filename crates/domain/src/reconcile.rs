@@ -1,0 +1,205 @@
+//! Reconciliation: every user's profile compared with Stripe's current truth, and repaired
+//! through the webhook's own reconciliation (`Lifecycle::sync_subscription`), so an event Stripe
+//! gave up on, or one applied by a bug since fixed, does not leave a user on the wrong plan.
+//!
+//! For each user with a profile: the subscription the profile should follow is chosen from
+//! every live subscription of the user's customers as the webhook chooses it (one bill stays:
+//! a duplicate is cancelled), or, with none live, the one the profile follows (Stripe says how
+//! it ended); the profile is reconciled with it. What the webhook owns (plan, access, the
+//! followed subscription, the allowance's grant) is compared before and after: a difference
+//! is drift, repaired by that write. A repaired user is checked once more; drift that is still
+//! there is reported, never hidden. Safe to run twice at once and beside live deliveries: every
+//! write is version-checked and every grant keyed.
+
+use crate::facts::SubscriptionState;
+use crate::ids::{PlanId, UserSub};
+use crate::ports::{
+    Accounts, Directory, Ledger, Payments, PortError, Scheduler, StripeReads, error_chain,
+};
+use crate::profile::{Access, Profile};
+use crate::stripe_events::{HandleError, Lifecycle};
+
+/// What the webhook owns of a profile: what reconciliation compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub plan: PlanId,
+    pub access: Access,
+    pub subscription: Option<SubscriptionState>,
+    pub allowance_source: Option<String>,
+}
+
+impl From<&Profile> for Standing {
+    fn from(p: &Profile) -> Self {
+        Self {
+            plan: p.plan.clone(),
+            access: p.access,
+            subscription: p.subscription.clone(),
+            allowance_source: p.allowance_source.clone(),
+        }
+    }
+}
+
+/// What reconciling one user found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// The profile already agreed with Stripe.
+    InStep,
+    /// It did not, and the write made it agree.
+    Repaired {
+        before: Box<Standing>,
+        after: Box<Standing>,
+    },
+    /// It did not, and after the repair it still does not (checked again at once).
+    StillDrifting {
+        before: Box<Standing>,
+        after: Box<Standing>,
+    },
+    /// Reconciling failed (Stripe or AWS unreachable, a write conflict that did not settle).
+    Failed(String),
+}
+
+/// The counts a run reports (and publishes as metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    pub checked: u64,
+    pub drifted: u64,
+    pub repaired: u64,
+    pub failed: u64,
+}
+
+impl Report {
+    fn count(&mut self, checked: &Checked) {
+        self.checked += 1;
+        match checked {
+            Checked::InStep => {}
+            Checked::Repaired { .. } => {
+                self.drifted += 1;
+                self.repaired += 1;
+            }
+            Checked::StillDrifting { .. } => self.drifted += 1,
+            Checked::Failed(_) => self.failed += 1,
+        }
+    }
+
+    /// Drift that is still there after the run: what should page someone.
+    pub fn unrepaired(&self) -> u64 {
+        self.drifted - self.repaired
+    }
+}
+
+/// Reconciles every user, a page of the table at a time; `now` is the time the repairs are
+/// made at (as an event's time), `each` is told of each user as it is done. Fails only when
+/// the users cannot be listed; a user that fails is counted and the run goes on.
+pub async fn reconcile_all<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    now: impl Fn() -> i64,
+    mut each: impl FnMut(&UserSub, &Checked),
+) -> Result<Report, PortError>
+where
+    St: Accounts + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let mut report = Report::default();
+    let mut cursor: Option<String> = None;
+    loop {
+        let (users, next) = lifecycle.store.users_page(cursor.as_deref()).await?;
+        for sub in users {
+            let checked = reconcile_user(lifecycle, &sub, now()).await;
+            report.count(&checked);
+            each(&sub, &checked);
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(report),
+        }
+    }
+}
+
+/// Reconciles one user (see the module's docs), checking a repaired one once more.
+pub async fn reconcile_user<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    sub: &UserSub,
+    now: i64,
+) -> Checked
+where
+    St: Accounts + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let first = match compare(lifecycle, sub, now).await {
+        Ok(first) => first,
+        Err(e) => return failed(sub, &e),
+    };
+    let Some((before, after)) = first else {
+        return Checked::InStep;
+    };
+    match compare(lifecycle, sub, now).await {
+        Ok(None) => {
+            tracing::warn!(
+                user_sub = %sub,
+                metric = "reconcile_drift_repaired",
+                before = ?before,
+                after = ?after,
+                "the profile had drifted from Stripe: repaired"
+            );
+            Checked::Repaired {
+                before: Box::new(before),
+                after: Box::new(after),
+            }
+        }
+        Ok(Some((_, still))) => {
+            tracing::error!(
+                user_sub = %sub,
+                metric = "reconcile_drift_remains",
+                before = ?before,
+                after = ?still,
+                "the profile still differs from Stripe after a repair"
+            );
+            Checked::StillDrifting {
+                before: Box::new(before),
+                after: Box::new(still),
+            }
+        }
+        Err(e) => failed(sub, &e),
+    }
+}
+
+fn failed(sub: &UserSub, e: &HandleError) -> Checked {
+    let error = error_chain(e);
+    tracing::error!(user_sub = %sub, metric = "reconcile_failed", error = %error, "could not reconcile the user");
+    Checked::Failed(error)
+}
+
+/// One reconciliation: `Some((before, after))` if it changed what the webhook owns.
+async fn compare<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    sub: &UserSub,
+    now: i64,
+) -> Result<Option<(Standing, Standing)>, HandleError>
+where
+    St: Accounts + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let Some(profile) = lifecycle.store.profile(sub).await? else {
+        return Ok(None);
+    };
+    let target = match lifecycle.one_subscription(&profile).await? {
+        Some(keep) => Some(keep),
+        None => profile.subscription.as_ref().map(|s| s.id.clone()),
+    };
+    let Some(subscription) = target else {
+        // No subscription, live or followed: nothing in Stripe says otherwise than Free.
+        return Ok(None);
+    };
+    lifecycle.sync_subscription(&subscription, now).await?;
+    let Some(after) = lifecycle.store.profile(sub).await? else {
+        return Ok(None);
+    };
+    let (before, after) = (Standing::from(&profile), Standing::from(&after));
+    Ok((before != after).then_some((before, after)))
+}

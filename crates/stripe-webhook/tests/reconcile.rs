@@ -1,0 +1,180 @@
+//! Reconciliation (`domain::reconcile`) against the real stripe-emulator in process and the
+//! in-memory AWS ports: drift made by events that never arrived is found and repaired, once.
+
+mod support;
+
+use adapters::unix_now as now;
+use domain::lifecycle::AccessPolicy;
+use domain::reconcile::{Checked, Report, reconcile_all};
+use support::*;
+
+async fn run(deps: &TestDeps) -> anyhow::Result<(Report, Vec<(String, Checked)>)> {
+    let mut seen = Vec::new();
+    let report = reconcile_all(&deps.lifecycle, now, |sub, c| {
+        seen.push((sub.to_string(), c.clone()))
+    })
+    .await?;
+    Ok((report, seen))
+}
+
+/// A user signed up with her own customer.
+async fn user(stripe: &Stripe, deps: &TestDeps, sub: &str) -> anyhow::Result<String> {
+    let email = format!("{sub}@example.com");
+    let customer = stripe.customer(&email).await?;
+    sign_up(deps, sub, &email, &customer).await?;
+    Ok(customer)
+}
+
+#[tokio::test]
+async fn a_subscription_whose_events_never_arrived_is_found_repaired_once_and_then_in_step()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    // Three users (more than one page); one buys Basic and not one event reaches the webhook.
+    for sub in ["user-1", "user-2", "user-3"] {
+        user(&stripe, &deps, sub).await?;
+    }
+    let customer = user(&stripe, &deps, "user-4").await?;
+    stripe
+        .checkout(
+            Some(&customer),
+            Some("user-4"),
+            "creditgate_basic_subscription",
+            None,
+        )
+        .await?;
+    assert_eq!(profile(&deps, "user-4").await?.plan.as_str(), "free");
+
+    let (report, seen) = run(&deps).await?;
+    assert_eq!(
+        report,
+        Report {
+            checked: 4,
+            drifted: 1,
+            repaired: 1,
+            failed: 0
+        }
+    );
+    let repaired: Vec<_> = seen
+        .iter()
+        .filter(|(_, c)| !matches!(c, Checked::InStep))
+        .collect();
+    assert!(
+        matches!(repaired.as_slice(), [(sub, Checked::Repaired { before, after })]
+            if sub == "user-4" && before.plan.as_str() == "free" && after.plan.as_str() == "basic"),
+        "{seen:?}"
+    );
+    let p = profile(&deps, "user-4").await?;
+    assert_eq!((p.plan.as_str(), p.allowance.get()), ("basic", 1_000));
+    assert_eq!(
+        deps.lifecycle.directory.user("user-4").and_then(|u| u.plan),
+        Some("basic".into()),
+        "Cognito follows"
+    );
+
+    // The next run finds nothing to repair and grants nothing again.
+    let (report, _) = run(&deps).await?;
+    assert_eq!((report.checked, report.drifted), (4, 0));
+    assert_eq!(profile(&deps, "user-4").await?.allowance.get(), 1_000);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cancellation_that_never_arrived_moves_the_user_back_to_free() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = user(&stripe, &deps, "user-1").await?;
+    let session = stripe
+        .checkout(
+            Some(&customer),
+            Some("user-1"),
+            "creditgate_basic_subscription",
+            None,
+        )
+        .await?;
+    for event in stripe.events().await? {
+        deliver(&deps, &event).await?;
+    }
+    assert_eq!(profile(&deps, "user-1").await?.plan.as_str(), "basic");
+    let subscription = session["subscription"].as_str().unwrap_or_default();
+    stripe
+        .call("DELETE", &format!("/v1/subscriptions/{subscription}"), "")
+        .await?;
+
+    let (report, seen) = run(&deps).await?;
+    assert_eq!((report.drifted, report.repaired), (1, 1), "{seen:?}");
+    let p = profile(&deps, "user-1").await?;
+    assert_eq!(p.plan.as_str(), "free");
+    assert_eq!(p.subscription.map(|s| s.status.as_str()), Some("canceled"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_user_that_cannot_be_reconciled_is_counted_and_the_run_goes_on() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    for sub in ["user-1", "user-2"] {
+        let customer = user(&stripe, &deps, sub).await?;
+        stripe
+            .checkout(
+                Some(&customer),
+                Some(sub),
+                "creditgate_basic_subscription",
+                None,
+            )
+            .await?;
+    }
+    // Cognito fails once: the first user's repair stops before Cognito follows.
+    deps.lifecycle.directory.fail.set(1);
+    let (report, seen) = run(&deps).await?;
+    assert_eq!(
+        (report.checked, report.failed, report.repaired),
+        (2, 1, 1),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(&seen[0], (_, Checked::Failed(e)) if e.contains("Cognito")),
+        "{seen:?}"
+    );
+    // The next run completes it.
+    let (report, _) = run(&deps).await?;
+    assert_eq!(report.failed, 0);
+    for sub in ["user-1", "user-2"] {
+        assert_eq!(
+            deps.lifecycle.directory.user(sub).and_then(|u| u.plan),
+            Some("basic".into()),
+            "{sub}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_runs_at_once_grant_the_allowance_once() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = user(&stripe, &deps, "user-1").await?;
+    stripe
+        .checkout(
+            Some(&customer),
+            Some("user-1"),
+            "creditgate_basic_subscription",
+            None,
+        )
+        .await?;
+    let (a, b) = tokio::join!(run(&deps), run(&deps));
+    let (a, b) = (a?.0, b?.0);
+    assert_eq!(a.failed + b.failed, 0);
+    assert!(a.repaired + b.repaired >= 1, "{a:?} {b:?}");
+    let p = profile(&deps, "user-1").await?;
+    assert_eq!((p.plan.as_str(), p.allowance.get()), ("basic", 1_000));
+    let grants = deps
+        .lifecycle
+        .store
+        .grants
+        .lock()
+        .map(|g| g.keys().filter(|(s, _)| s == "user-1").count())
+        .unwrap_or_default();
+    assert_eq!(grants, 1, "one grant for the invoice");
+    Ok(())
+}
