@@ -3,9 +3,10 @@
 //! - `creditgate plans sync [--plans plans.json] [--dry-run]`: makes Stripe's products and prices
 //!   match plans.json by lookup key and writes the plan items to DynamoDB. Safe to rerun; a
 //!   rerun finishes whatever an interrupted run left half done.
-//! - `creditgate reconcile`: compares every user's profile with Stripe (plan, access, the
-//!   followed subscription, the allowance's grant) and repairs drift with the webhook's own
-//!   reconciliation; prints each repaired or failed user and the counts; fails if any remain.
+//! - `creditgate reconcile`: replays what `events replay` would, then compares every user's
+//!   profile with Stripe (plan, access, the followed subscription, the allowance's grant) and
+//!   repairs drift with the webhook's own reconciliation; prints each event, each repaired or
+//!   failed user and the counts; fails if any remain.
 //! - `creditgate purchases held [--all]`: pay-first purchases held because their email belongs
 //!   to an existing user (unclaimed ones; `--all` adds the claimed), for operators.
 //! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
@@ -53,8 +54,9 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
-    /// Compare every user's profile with Stripe and repair what drifted, with the webhook's own
-    /// reconciliation; prints each repaired or failed user, then the counts.
+    /// Replay failed, stuck and undelivered events, then compare every user's profile with
+    /// Stripe and repair what drifted, with the webhook's own reconciliation; prints each
+    /// event, each repaired or failed user, then the counts.
     Reconcile,
     /// Pay-first purchases held for the owner of their email (DESIGN.md "Trust model").
     Purchases {

@@ -1,6 +1,7 @@
-//! `creditgate reconcile`: every user's profile compared with Stripe and repaired with the
-//! webhook's own reconciliation (`domain::reconcile`), a line per user that drifted or failed,
-//! then the counts.
+//! `creditgate reconcile`: first the events (what `events replay` does: records left failed or
+//! stuck, events Stripe could not deliver), then every user's profile compared with Stripe and
+//! repaired with the webhook's own reconciliation (`domain::reconcile`), a line per user that
+//! drifted or failed, then the counts.
 
 use adapters::Env;
 use adapters::wiring::{LifecycleConfig, live_lifecycle};
@@ -21,6 +22,11 @@ fn describe(s: &Standing) -> String {
 
 pub async fn run() -> anyhow::Result<()> {
     let lifecycle = live_lifecycle(LifecycleConfig::for_tools(&Env::process())?).await?;
+    println!("events:");
+    let events_failing =
+        crate::events::replay_with(&lifecycle, &domain::events::ReplayFilter::default(), false)
+            .await?;
+    println!("users:");
     let report = reconcile_all(
         &lifecycle,
         adapters::unix_now,
@@ -46,8 +52,8 @@ pub async fn run() -> anyhow::Result<()> {
         report.checked, report.drifted, report.repaired, report.failed
     );
     anyhow::ensure!(
-        report.failed == 0 && report.unrepaired() == 0,
-        "{} user(s) failed, {} still drifting",
+        events_failing == 0 && report.failed == 0 && report.unrepaired() == 0,
+        "{events_failing} event(s) still fail, {} user(s) failed, {} still drifting",
         report.failed,
         report.unrepaired()
     );
