@@ -233,6 +233,15 @@ def expect_unchanged(event: dict):
     return check
 
 
+def expect_error(fragment: str):
+    """An error answer (`/invocation/<id>/error`) whose message names the problem."""
+    def check(body):
+        message = body.get("errorMessage", "") if isinstance(body, dict) else str(body)
+        return fragment in message, f"an error naming {fragment!r} ({message!r})"
+    check.wants_error = True
+    return check
+
+
 def cases() -> dict:
     """Per function: an event its handler answers without the network, and what it must answer
     (see crates/<function>/src/handler.rs)."""
@@ -248,6 +257,8 @@ def cases() -> dict:
         "credit-meter": (http_event("POST", "/v1/meter", {}, '{"cost":1}'), expect_status(401)),
         # No Stripe-Signature header: the signature check refuses it (401) before any event work.
         "stripe-webhook": (http_event("POST", "/stripe/webhook", {}, '{"id":"evt_arm64check","type":"customer.created"}'), expect_status(401)),
+        # An input it does not take: refused, naming the field, before anything is read.
+        "reconcile": ({"lookback": 3}, expect_error("unknown field `lookback`")),
     }
 
 
@@ -363,8 +374,14 @@ def main() -> int:
                     answer = json.loads(body)
                 except ValueError:
                     answer = body.decode(errors="replace")
-                if kind != "response":
-                    problems.append(f"answered with an error ({headers.get('lambda-runtime-function-error-type')}): {answer}")
+                wants_error = getattr(expected, "wants_error", False)
+                if (kind != "response") != wants_error:
+                    problems.append(f"answered with {'an error' if kind != 'response' else 'a response'} "
+                                    f"({headers.get('lambda-runtime-function-error-type')}): {answer}")
+                elif wants_error:
+                    ok, detail = expected(answer)
+                    if not ok:
+                        problems.append(f"answered {detail}")
                 else:
                     ok, detail = expected(answer if isinstance(answer, dict) else {})
                     if not ok:

@@ -178,3 +178,64 @@ async fn two_runs_at_once_grant_the_allowance_once() -> anyhow::Result<()> {
     assert_eq!(grants, 1, "one grant for the invoice");
     Ok(())
 }
+
+/// The scheduled Lambda (crates/reconcile) runs the same two use cases and answers the counts.
+#[tokio::test]
+async fn the_scheduled_function_replays_undelivered_events_then_reconciles_and_answers_the_counts()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    stripe
+        .call(
+            "POST",
+            "/v1/webhook_endpoints",
+            "url=http://127.0.0.1:1/dead&enabled_events[]=*",
+        )
+        .await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = user(&stripe, &deps, "user-1").await?;
+    user(&stripe, &deps, "user-2").await?;
+    stripe
+        .checkout(
+            Some(&customer),
+            Some("user-1"),
+            "creditgate_basic_subscription",
+            None,
+        )
+        .await?;
+    let invoke = |payload: serde_json::Value| {
+        reconcile::handle(
+            &deps.lifecycle,
+            lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        )
+    };
+    let bad = invoke(serde_json::json!({"lookback": 3})).await;
+    assert!(
+        bad.as_ref()
+            .is_err_and(|e| e.to_string().contains("unknown field `lookback`")),
+        "{bad:?}"
+    );
+    assert_eq!(profile(&deps, "user-1").await?.plan.as_str(), "free", "nothing ran");
+
+    let summary = invoke(serde_json::json!({}))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The undelivered events made user-1 Basic: the users had nothing left to repair.
+    assert!(summary.events_replayed > 0, "{summary:?}");
+    assert_eq!(
+        (summary.events_failed, summary.checked, summary.drifted, summary.failed),
+        (0, 2, 0, 0),
+        "{summary:?}"
+    );
+    assert_eq!(profile(&deps, "user-1").await?.plan.as_str(), "basic");
+    let again = invoke(serde_json::Value::Null)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(
+        again,
+        reconcile::Summary {
+            checked: 2,
+            ..reconcile::Summary::default()
+        }
+    );
+    Ok(())
+}
