@@ -40,8 +40,9 @@ where
 {
     let input: Input = match event.payload {
         Value::Null => Input::default(),
-        payload => serde_json::from_value(payload)
-            .map_err(|e| format!("the reconcile input is `{{}}` or `{{\"since\": <unix seconds>}}`: {e}"))?,
+        payload => serde_json::from_value(payload).map_err(|e| {
+            format!("the reconcile input is `{{}}` or `{{\"since\": <unix seconds>}}`: {e}")
+        })?,
     };
     let filter = ReplayFilter {
         since: input.since,

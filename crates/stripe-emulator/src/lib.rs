@@ -208,6 +208,21 @@ impl Emulator {
         )
     }
 
+    /// One request answered in process, without a socket: the status and JSON body the server
+    /// would send (what fuzzing drives at full speed).
+    pub fn answer(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> (StatusCode, Value) {
+        match self.dispatch(method, uri, headers, body) {
+            Ok(outcome) => (outcome.status, outcome.body),
+            Err(err) => (err.status, err.body()),
+        }
+    }
+
     fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
         let path = uri.path().to_owned();
         let result = self.dispatch(&method, &uri, &headers, &body);

@@ -214,7 +214,11 @@ async fn the_scheduled_function_replays_undelivered_events_then_reconciles_and_a
             .is_err_and(|e| e.to_string().contains("unknown field `lookback`")),
         "{bad:?}"
     );
-    assert_eq!(profile(&deps, "user-1").await?.plan.as_str(), "free", "nothing ran");
+    assert_eq!(
+        profile(&deps, "user-1").await?.plan.as_str(),
+        "free",
+        "nothing ran"
+    );
 
     let summary = invoke(serde_json::json!({}))
         .await
@@ -222,7 +226,12 @@ async fn the_scheduled_function_replays_undelivered_events_then_reconciles_and_a
     // The undelivered events made user-1 Basic: the users had nothing left to repair.
     assert!(summary.events_replayed > 0, "{summary:?}");
     assert_eq!(
-        (summary.events_failed, summary.checked, summary.drifted, summary.failed),
+        (
+            summary.events_failed,
+            summary.checked,
+            summary.drifted,
+            summary.failed
+        ),
         (0, 2, 0, 0),
         "{summary:?}"
     );
