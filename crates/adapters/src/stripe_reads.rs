@@ -242,7 +242,9 @@ impl StripeReads for StripeState {
                 break;
             }
         }
-        // Stripe lists newest first; a replay goes in the order they happened.
+        // Stripe lists newest first (within one second too); a replay goes in the order they
+        // happened: reversed, then a stable sort by time keeps that order within a second.
+        found.reverse();
         found.sort_by_key(|(created, _)| *created);
         Ok(found.into_iter().map(|(_, payload)| payload).collect())
     }

@@ -158,6 +158,18 @@ pub fn list<'a>(
     params: &Params,
     items: impl Iterator<Item = &'a Value>,
 ) -> Result<Value, ApiError> {
+    list_filtered(url, params, items, |_| true)
+}
+
+/// [`list`] of the items `keep` admits, with the cursor found among `all` (newest first), as
+/// Stripe resolves `starting_after`/`ending_before` by id whatever the filters: an object that
+/// stopped matching between two pages (an event delivered meanwhile) is still a cursor.
+pub fn list_filtered<'a>(
+    url: &str,
+    params: &Params,
+    all: impl Iterator<Item = &'a Value>,
+    keep: impl Fn(&Value) -> bool,
+) -> Result<Value, ApiError> {
     let limit = params.int("limit")?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid(
@@ -166,27 +178,34 @@ pub fn list<'a>(
         ));
     }
     let limit = limit as usize;
-    let all: Vec<&Value> = items.collect();
+    let all: Vec<&Value> = all.collect();
     let position = |id: &str| all.iter().position(|v| v["id"] == id);
+    let before = params.str("ending_before")?;
     let (start, end) = if let Some(after) = params.str("starting_after")? {
         let at = position(&after).ok_or_else(|| {
             ApiError::invalid(format!("No such object: '{after}'"), Some("starting_after"))
         })?;
         (at + 1, all.len())
-    } else if let Some(before) = params.str("ending_before")? {
-        let at = position(&before).ok_or_else(|| {
+    } else if let Some(before) = &before {
+        let at = position(before).ok_or_else(|| {
             ApiError::invalid(format!("No such object: '{before}'"), Some("ending_before"))
         })?;
-        (at.saturating_sub(limit), at)
+        (0, at)
     } else {
         (0, all.len())
     };
-    let window = &all[start..end];
-    let page: Vec<Value> = window.iter().take(limit).map(|v| (*v).clone()).collect();
+    let window: Vec<&Value> = all[start..end].iter().copied().filter(|v| keep(v)).collect();
+    // `ending_before`: the `limit` items just before the cursor; otherwise the first `limit`.
+    let (page, has_more) = if before.is_some() {
+        let skip = window.len().saturating_sub(limit);
+        (&window[skip..], skip > 0)
+    } else {
+        (&window[..window.len().min(limit)], window.len() > limit)
+    };
     Ok(json!({
         "object": "list",
-        "data": page,
-        "has_more": window.len() > limit,
+        "data": page.iter().map(|v| (*v).clone()).collect::<Vec<_>>(),
+        "has_more": has_more,
         "url": url,
     }))
 }

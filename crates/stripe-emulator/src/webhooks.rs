@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::store::{State, list, new_id};
+use crate::store::{State, list, list_filtered, new_id};
 
 /// Stripe's retry schedule after a failed attempt, in seconds, before compression.
 pub const RETRY_SCHEDULE: &[u64] = &[300, 1_800, 7_200, 18_000, 36_000, 36_000];
@@ -106,7 +106,7 @@ pub fn list_events(state: &State, params: Params) -> Result<Value, ApiError> {
     let created = params.range("created")?;
     // Stripe: `false` lists events still pending or given up on for some endpoint.
     let delivery_success = params.bool("delivery_success")?;
-    let matching = state.events.newest_first().filter(|e| {
+    let matching = |e: &Value| {
         let t = e["type"].as_str().unwrap_or_default();
         one.as_deref().is_none_or(|o| type_matches(o, t))
             && many
@@ -115,8 +115,8 @@ pub fn list_events(state: &State, params: Params) -> Result<Value, ApiError> {
             && created.admits(e["created"].as_i64().unwrap_or_default())
             && delivery_success
                 .is_none_or(|ok| (e["pending_webhooks"].as_u64().unwrap_or(0) == 0) == ok)
-    });
-    list("/v1/events", &params, matching)
+    };
+    list_filtered("/v1/events", &params, state.events.newest_first(), matching)
 }
 
 /// `*` matches everything; `customer.*` matches every customer event.

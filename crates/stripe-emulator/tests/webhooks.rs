@@ -304,6 +304,28 @@ async fn events_not_delivered_to_every_endpoint_are_listed_with_delivery_success
     .await?;
     assert_eq!(ids(&exactly).len(), 3, "{exactly}");
 
+    // A cursor is found by id whatever the filters: an event that no longer matches (it was
+    // delivered meanwhile) still pages on.
+    let after = form(
+        KEY,
+        &base,
+        "GET",
+        &format!("/v1/events?delivery_success=false&starting_after={delivered}"),
+        "",
+    )
+    .await?;
+    assert_eq!((ids(&after).len(), after["has_more"].as_bool()), (0, Some(false)), "{after}");
+    let just_before = form(
+        KEY,
+        &base,
+        "GET",
+        &format!("/v1/events?ending_before={before}&limit=1"),
+        "",
+    )
+    .await?;
+    assert_eq!(ids(&just_before), vec![delivered.clone()], "{just_before}");
+    assert_eq!(just_before["has_more"], true, "the product's event is newer still");
+
     let bad = form(KEY, &base, "GET", "/v1/events?created[after]=1", "").await?;
     assert_eq!(bad["error"]["param"], "created[after]", "{bad}");
     let bad = form(KEY, &base, "GET", "/v1/events?created[gte]=soon", "").await?;
