@@ -57,7 +57,7 @@ async fn undelivered_events_are_replayed_and_drift_no_event_reports_is_reconcile
     )?;
     assert!(
         listed.contains("customer.subscription.created")
-            && listed.contains("Stripe could not deliver it and it has no record"),
+            && listed.contains("Stripe could not deliver it and it has no settled record"),
         "{listed}"
     );
     let replayed = succeeded("replay", &stack.creditgate(&["events", "replay"])?)?;

@@ -33,6 +33,23 @@ fn num(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// A conditional settle: written, or refused because another attempt holds the record now.
+fn settled<T>(
+    result: Result<T, SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    operation: &'static str,
+) -> Result<bool, PortError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(PortError::new(operation, e)),
+    }
+}
+
 impl EventLedger for DynamoStore {
     async fn claim(
         &self,
@@ -47,7 +64,8 @@ impl EventLedger for DynamoStore {
             .table_name(self.table())
             .set_key(Some(key(event)))
             .condition_expression(
-                "attribute_not_exists(pk) OR #status = :failed OR (#status = :processing AND lease_until <= :now)",
+                "attribute_not_exists(pk) OR #status = :failed OR (#status = :processing AND \
+                 (attribute_not_exists(lease_until) OR lease_until <= :now))",
             )
             .update_expression(
                 "SET #status = :processing, event_type = :type, lease_until = :lease, \
@@ -98,34 +116,38 @@ impl EventLedger for DynamoStore {
         }
     }
 
-    async fn finish(&self, event: &str, status: Finished) -> Result<(), PortError> {
-        self.client()
+    async fn finish(&self, event: &str, attempt: u32, status: Finished) -> Result<bool, PortError> {
+        let result = self
+            .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(event)))
+            .condition_expression("attempts = :attempt")
             .update_expression("SET #status = :status REMOVE lease_until, last_error")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
+            .expression_attribute_values(":attempt", num(i64::from(attempt)))
             .send()
-            .await
-            .map_err(|e| PortError::new("mark webhook event finished", e))?;
-        Ok(())
+            .await;
+        settled(result, "mark webhook event finished")
     }
 
-    async fn fail(&self, event: &str, error: &str) -> Result<(), PortError> {
+    async fn fail(&self, event: &str, attempt: u32, error: &str) -> Result<bool, PortError> {
         let error: String = error.chars().take(500).collect();
-        self.client()
+        let result = self
+            .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(event)))
+            .condition_expression("attempts = :attempt")
             .update_expression("SET #status = :failed, last_error = :error REMOVE lease_until")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
             .expression_attribute_values(":error", AttributeValue::S(error))
+            .expression_attribute_values(":attempt", num(i64::from(attempt)))
             .send()
-            .await
-            .map_err(|e| PortError::new("mark webhook event failed", e))?;
-        Ok(())
+            .await;
+        settled(result, "mark webhook event failed")
     }
 
     /// A Scan: an operator's tool, run rarely, on a table whose event records expire after 35
@@ -140,7 +162,8 @@ impl EventLedger for DynamoStore {
                 .table_name(self.table())
                 .filter_expression(
                     "begins_with(pk, :event) AND (#status = :failed \
-                     OR (#status = :processing AND lease_until <= :now))",
+                     OR (#status = :processing AND (attribute_not_exists(lease_until) \
+                     OR lease_until <= :now)))",
                 )
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":event", AttributeValue::S("EVENT#".into()))

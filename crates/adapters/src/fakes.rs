@@ -309,20 +309,26 @@ impl EventLedger for InMemoryAccounts {
         Ok(decision)
     }
 
-    async fn finish(&self, event: &str, status: Finished) -> Result<(), PortError> {
-        if let Some(record) = lock(&self.events).get_mut(event) {
-            record.0 = status.as_str().to_owned();
-            record.3 = None;
+    async fn finish(&self, event: &str, attempt: u32, status: Finished) -> Result<bool, PortError> {
+        match lock(&self.events).get_mut(event) {
+            Some(record) if record.2 == attempt => {
+                record.0 = status.as_str().to_owned();
+                record.3 = None;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
-    async fn fail(&self, event: &str, error: &str) -> Result<(), PortError> {
-        if let Some(record) = lock(&self.events).get_mut(event) {
-            record.0 = "failed".into();
-            record.3 = Some(error.to_owned());
+    async fn fail(&self, event: &str, attempt: u32, error: &str) -> Result<bool, PortError> {
+        match lock(&self.events).get_mut(event) {
+            Some(record) if record.2 == attempt => {
+                record.0 = "failed".into();
+                record.3 = Some(error.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
     async fn unsettled_events(&self, now: i64) -> Result<Vec<UnsettledEvent>, PortError> {

@@ -218,22 +218,28 @@ impl StripeReads for StripeState {
         webhook_payload(&event).map(Some)
     }
 
-    async fn undelivered_events(&self, since: i64) -> Result<Vec<String>, PortError> {
+    async fn events_since(
+        &self,
+        since: i64,
+        undelivered_only: bool,
+    ) -> Result<Vec<String>, PortError> {
         let client = self.client().await?;
         let mut found = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let mut req = stripe_core::event::ListEvent::new()
-                .delivery_success(false)
                 .created(stripe_types::RangeQueryTs::gte(since))
                 .limit(100);
+            if undelivered_only {
+                req = req.delivery_success(false);
+            }
             if let Some(a) = &after {
                 req = req.starting_after(a.clone());
             }
             let page = req
                 .send(&client)
                 .await
-                .map_err(|e| PortError::new("list undelivered Stripe events", e))?;
+                .map_err(|e| PortError::new("list Stripe events", e))?;
             for event in &page.data {
                 found.push((event.created, webhook_payload(event)?));
             }

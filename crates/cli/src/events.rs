@@ -28,7 +28,8 @@ fn why(candidate: &Candidate) -> String {
             "{attempts} attempts, left processing: its lease ended {}",
             domain::stripe_events::rfc3339(*lease_ended)
         ),
-        Reason::Undelivered => "Stripe could not deliver it and it has no record".into(),
+        Reason::Undelivered => "Stripe could not deliver it and it has no settled record".into(),
+        Reason::Unrecorded => "it has no settled record (Stripe never sent it)".into(),
     }
 }
 

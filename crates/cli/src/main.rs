@@ -9,7 +9,8 @@
 //!   failed user and the counts; fails if any remain.
 //! - `creditgate purchases held [--all]`: pay-first purchases held because their email belongs
 //!   to an existing user (unclaimed ones; `--all` adds the claimed), for operators.
-//! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--dry-run]`:
+//! - `creditgate events replay [--id evt_...] [--type T] [--since T] [--until T] [--all-events]
+//!   [--dry-run]`:
 //!   re-processes webhook events left failed or stuck, and events Stripe could not deliver that
 //!   have no settled record, with the webhook's own use case (`domain::events::replay`).
 //!
@@ -93,7 +94,8 @@ enum EventsCommand {
     /// Re-process webhook events left failed or stuck, and those Stripe could not deliver (all
     /// of them, or those the filters select).
     Replay {
-        /// Only these events (repeatable).
+        /// Only these events (repeatable); one named here is replayed from Stripe even if its
+        /// delivery never failed, as long as it has no settled record.
         #[arg(long = "id")]
         ids: Vec<String>,
         /// Only events of this type (`invoice.paid`, or a prefix such as `customer.subscription.*`).
@@ -105,6 +107,11 @@ enum EventsCommand {
         /// Only events created at or before this time (RFC 3339 or unix seconds).
         #[arg(long, value_parser = events::parse_time)]
         until: Option<i64>,
+        /// Also every event Stripe has (since --since, or 30 days) that has no settled record,
+        /// not only those whose delivery failed: when Stripe never tried (the endpoint was
+        /// deleted or disabled).
+        #[arg(long)]
+        all_events: bool,
         /// List what would be replayed.
         #[arg(long)]
         dry_run: bool,
@@ -130,6 +137,7 @@ async fn main() -> ExitCode {
                     event_type,
                     since,
                     until,
+                    all_events,
                     dry_run,
                 },
         } => {
@@ -139,6 +147,7 @@ async fn main() -> ExitCode {
                     event_type,
                     since,
                     until,
+                    all_events,
                 },
                 dry_run,
             )

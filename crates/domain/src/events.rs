@@ -79,21 +79,38 @@ where
                 metric = "webhook_event_failed",
                 "event failed; Stripe will retry"
             );
-            if let Err(e) = store.fail(&event.id, &error).await {
-                tracing::error!(error = %error_chain(&e), "could not mark the event failed (its lease will lapse)");
+            match store.fail(&event.id, attempt, &error).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    attempt,
+                    "another delivery took the event over: it settles the record"
+                ),
+                Err(e) => tracing::error!(
+                    error = %error_chain(&e),
+                    "could not mark the event failed (its lease will lapse)"
+                ),
             }
             return Outcome::Failed;
         }
     };
-    if let Err(e) = store.finish(&event.id, finished).await {
-        // Applied but not marked: a redelivery applies it again, which converges to the same
-        // state (every effect is keyed or a reconciliation).
-        tracing::error!(
-            error = %error_chain(&e),
-            metric = "webhook_event_failed",
-            "could not mark the event finished"
-        );
-        return Outcome::Failed;
+    match store.finish(&event.id, attempt, finished).await {
+        Ok(true) => {}
+        // Our lease lapsed and another delivery took the event over: applied here as well,
+        // which converges (every effect is keyed or a reconciliation); it settles the record.
+        Ok(false) => tracing::warn!(
+            attempt,
+            "another delivery took the event over while this one applied it: it settles the record"
+        ),
+        Err(e) => {
+            // Applied but not marked: a redelivery applies it again, which converges to the
+            // same state (every effect is keyed or a reconciliation).
+            tracing::error!(
+                error = %error_chain(&e),
+                metric = "webhook_event_failed",
+                "could not mark the event finished"
+            );
+            return Outcome::Failed;
+        }
     }
     outcome
 }
@@ -107,6 +124,10 @@ pub struct ReplayFilter {
     /// Unix seconds, inclusive, on the Stripe event's `created`.
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// Every event Stripe has since `since` (or 30 days) without a settled record, not only
+    /// those whose delivery failed: for when Stripe never tried (a deleted or disabled
+    /// endpoint).
+    pub all_events: bool,
 }
 
 impl ReplayFilter {
@@ -133,6 +154,10 @@ pub enum Reason {
     /// Stripe could not deliver it (`delivery_success=false`) and it has no settled record:
     /// the claim itself failed, or no delivery ever reached the webhook.
     Undelivered,
+    /// It has no settled record, and Stripe never reported a failed delivery: it was never
+    /// sent (the endpoint was deleted or disabled, or not subscribed to its type). Taken with
+    /// `all_events`, or when named by id.
+    Unrecorded,
 }
 
 /// An event a replay takes.
@@ -178,7 +203,7 @@ pub enum Replayed {
 pub enum ReplayError {
     #[error("list unsettled events (is AWS reachable?)")]
     List(#[source] crate::ports::PortError),
-    #[error("list the events Stripe could not deliver")]
+    #[error("list Stripe's events")]
     Undelivered(#[source] crate::ports::PortError),
     #[error("read {0} from Stripe")]
     Read(String, #[source] crate::ports::PortError),
@@ -191,7 +216,8 @@ pub const UNDELIVERED_LOOKBACK_SECONDS: i64 = 30 * 86_400;
 
 /// Re-processes, with the webhook's own [`process`], the events the filter admits among: the
 /// records left `failed` or stuck `processing` past their lease, then the events Stripe could
-/// not deliver that have no settled record (since `filter.since`, or the last 30 days). Each
+/// not deliver (with `all_events`: every event) that have no settled record (since
+/// `filter.since`, or the last 30 days), then the ids the filter names that have none. Each
 /// is read from Stripe's API as Stripe would deliver it; `now` is asked before each event and
 /// `each` is told of each as it is done. Stops at the first event it cannot read.
 pub async fn replay<St, R, D, S>(
@@ -215,12 +241,13 @@ where
         .into_iter()
         .map(|e| (Candidate::from(e), None))
         .collect();
+    let mut gone_early = Vec::new();
     let since = filter
         .since
         .unwrap_or_else(|| now() - UNDELIVERED_LOOKBACK_SECONDS);
     for payload in lifecycle
         .stripe
-        .undelivered_events(since)
+        .events_since(since, !filter.all_events)
         .await
         .map_err(ReplayError::Undelivered)?
     {
@@ -239,12 +266,52 @@ where
         let candidate = Candidate {
             id: event.id.clone(),
             event_type: event.kind.clone(),
-            reason: Reason::Undelivered,
+            reason: if filter.all_events {
+                Reason::Unrecorded
+            } else {
+                Reason::Undelivered
+            },
+        };
+        candidates.push((candidate, Some(event)));
+    }
+    // An event named by id is taken whatever Stripe says of its delivery, if it has no
+    // settled record (older than the window, or never sent).
+    for id in &filter.ids {
+        if candidates.iter().any(|(c, _)| c.id == *id)
+            || lifecycle
+                .store
+                .is_settled(id)
+                .await
+                .map_err(ReplayError::List)?
+        {
+            continue;
+        }
+        let Some(payload) = lifecycle
+            .stripe
+            .event_payload(id)
+            .await
+            .map_err(|e| ReplayError::Read(id.clone(), e))?
+        else {
+            let gone = Replayed::Gone(Candidate {
+                id: id.clone(),
+                event_type: String::new(),
+                reason: Reason::Unrecorded,
+            });
+            each(&gone);
+            gone_early.push(gone);
+            continue;
+        };
+        let event = EventRef::parse(payload.as_bytes())
+            .map_err(|e| ReplayError::Malformed(id.clone(), e))?;
+        let candidate = Candidate {
+            id: event.id.clone(),
+            event_type: event.kind.clone(),
+            reason: Reason::Unrecorded,
         };
         candidates.push((candidate, Some(event)));
     }
 
-    let mut done = Vec::new();
+    let mut done = gone_early;
     for (candidate, event) in candidates {
         if !filter.admits_record(&candidate.id, &candidate.event_type) {
             continue;

@@ -232,12 +232,13 @@ pub trait StripeReads {
         id: &str,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
 
-    /// Every event created at or after `since` whose delivery has not succeeded to every
-    /// endpoint (Stripe's `delivery_success=false`: still retrying, or given up), oldest first,
-    /// each as a webhook would receive it.
-    fn undelivered_events(
+    /// Every event created at or after `since`, oldest first, each as a webhook would receive
+    /// it; with `undelivered_only`, only those whose delivery has not succeeded to every
+    /// endpoint (Stripe's `delivery_success=false`: still retrying, or given up).
+    fn events_since(
         &self,
         since: i64,
+        undelivered_only: bool,
     ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
 }
 

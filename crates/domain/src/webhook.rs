@@ -331,20 +331,24 @@ pub trait EventLedger {
         lease_until: i64,
     ) -> impl std::future::Future<Output = Result<Claim, crate::ports::PortError>> + Send;
 
-    /// Marks the record `done` (or `ignored` for verified but unhandled types).
+    /// Marks the record `done` (or `ignored` for verified but unhandled types), only if it is
+    /// still held by `attempt`: a delivery whose lease lapsed and whose event another took over
+    /// changes nothing (`Ok(false)`); the one that took over settles it.
     fn finish(
         &self,
         event: &str,
+        attempt: u32,
         status: Finished,
-    ) -> impl std::future::Future<Output = Result<(), crate::ports::PortError>> + Send;
+    ) -> impl std::future::Future<Output = Result<bool, crate::ports::PortError>> + Send;
 
     /// Marks the record `failed` with a short error, so a retry (Stripe's or a replay) may
-    /// take it over.
+    /// take it over; only if it is still held by `attempt` (as [`EventLedger::finish`]).
     fn fail(
         &self,
         event: &str,
+        attempt: u32,
         error: &str,
-    ) -> impl std::future::Future<Output = Result<(), crate::ports::PortError>> + Send;
+    ) -> impl std::future::Future<Output = Result<bool, crate::ports::PortError>> + Send;
 
     /// Every record a replay should take, ordered by event id: `failed` ones, and `processing`
     /// ones whose lease ended at or before `now` (the delivery holding it died, or could not

@@ -194,7 +194,11 @@ pub fn list_filtered<'a>(
     } else {
         (0, all.len())
     };
-    let window: Vec<&Value> = all[start..end].iter().copied().filter(|v| keep(v)).collect();
+    let window: Vec<&Value> = all[start..end]
+        .iter()
+        .copied()
+        .filter(|v| keep(v))
+        .collect();
     // `ending_before`: the `limit` items just before the cursor; otherwise the first `limit`.
     let (page, has_more) = if before.is_some() {
         let skip = window.len().saturating_sub(limit);

@@ -314,7 +314,11 @@ async fn events_not_delivered_to_every_endpoint_are_listed_with_delivery_success
         "",
     )
     .await?;
-    assert_eq!((ids(&after).len(), after["has_more"].as_bool()), (0, Some(false)), "{after}");
+    assert_eq!(
+        (ids(&after).len(), after["has_more"].as_bool()),
+        (0, Some(false)),
+        "{after}"
+    );
     let just_before = form(
         KEY,
         &base,
@@ -324,7 +328,10 @@ async fn events_not_delivered_to_every_endpoint_are_listed_with_delivery_success
     )
     .await?;
     assert_eq!(ids(&just_before), vec![delivered.clone()], "{just_before}");
-    assert_eq!(just_before["has_more"], true, "the product's event is newer still");
+    assert_eq!(
+        just_before["has_more"], true,
+        "the product's event is newer still"
+    );
 
     let bad = form(KEY, &base, "GET", "/v1/events?created[after]=1", "").await?;
     assert_eq!(bad["error"]["param"], "created[after]", "{bad}");

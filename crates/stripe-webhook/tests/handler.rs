@@ -423,6 +423,51 @@ async fn replay_applies_events_that_never_reached_the_webhook_and_takes_over_a_s
     Ok(())
 }
 
+#[tokio::test]
+async fn events_stripe_never_sent_are_replayed_by_id_or_with_all_events() -> anyhow::Result<()> {
+    use domain::events::{Candidate, Outcome, Reason, ReplayFilter, Replayed, replay};
+    // No endpoint at all (deleted, or disabled by Stripe): nothing is pending, nothing failed.
+    let (stripe, deps, _, _) = subscribed("creditgate_basic_subscription").await?;
+    let default = ReplayFilter::default();
+    let nothing = replay(&deps.lifecycle, &default, false, now, |_| {}).await?;
+    assert!(nothing.is_empty(), "{nothing:?}");
+
+    let (_, paid) = stripe.event("invoice.paid").await?;
+    let by_id = ReplayFilter {
+        ids: vec![paid.clone()],
+        ..ReplayFilter::default()
+    };
+    let one = replay(&deps.lifecycle, &by_id, false, now, |_| {}).await?;
+    assert!(
+        matches!(one.as_slice(), [Replayed::Processed(Candidate { id, reason: Reason::Unrecorded, .. }, Outcome::Applied(_))] if *id == paid),
+        "{one:?}"
+    );
+    assert_eq!(profile(&deps, "user-1").await?.allowance.get(), 1_000);
+    let again = replay(&deps.lifecycle, &by_id, false, now, |_| {}).await?;
+    assert!(again.is_empty(), "settled: {again:?}");
+    let missing = ReplayFilter {
+        ids: vec!["evt_nosuchevent".into()],
+        ..ReplayFilter::default()
+    };
+    let gone = replay(&deps.lifecycle, &missing, false, now, |_| {}).await?;
+    assert!(matches!(gone.as_slice(), [Replayed::Gone(_)]), "{gone:?}");
+
+    let all = ReplayFilter {
+        all_events: true,
+        ..ReplayFilter::default()
+    };
+    let rest = replay(&deps.lifecycle, &all, false, now, |_| {}).await?;
+    assert!(!rest.is_empty());
+    assert!(
+        rest.iter().all(|r| matches!(r, Replayed::Processed(c, Outcome::Applied(_) | Outcome::Ignored(_)) if c.reason == Reason::Unrecorded && c.id != paid)),
+        "{rest:?}"
+    );
+    assert_eq!(profile(&deps, "user-1").await?.plan.as_str(), "basic");
+    let none = replay(&deps.lifecycle, &all, false, now, |_| {}).await?;
+    assert!(none.is_empty(), "{none:?}");
+    Ok(())
+}
+
 /// The placeholder `sam deploy` leaves in the secret, counting reads.
 #[derive(Clone, Default)]
 struct Placeholder(std::sync::Arc<std::sync::atomic::AtomicU32>);
