@@ -14,7 +14,9 @@ pub mod cognito;
 pub mod config;
 pub mod dynamo;
 pub mod events;
+#[cfg(feature = "lambda")]
 pub mod http;
+#[cfg(feature = "lambda")]
 pub mod init;
 pub mod items;
 pub mod ledger;
