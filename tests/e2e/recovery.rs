@@ -32,11 +32,7 @@ async fn undelivered_events_are_replayed_and_drift_no_event_reports_is_reconcile
 
     // The webhook's endpoint is replaced by one nobody answers: from now on Stripe cannot
     // deliver anything, and keeps retrying.
-    let endpoints = stack.emulator("GET", "/v1/webhook_endpoints", "").await?;
-    let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
-    stack
-        .emulator("DELETE", &format!("/v1/webhook_endpoints/{endpoint}"), "")
-        .await?;
+    stack.delete_webhook_endpoint().await?;
     stack
         .emulator(
             "POST",
@@ -79,11 +75,7 @@ async fn undelivered_events_are_replayed_and_drift_no_event_reports_is_reconcile
 
     // No endpoint at all any more, so no event will ever report the next change (as when
     // Stripe has given up on one): the subscription ends in Stripe; reconcile finds it.
-    let endpoints = stack.emulator("GET", "/v1/webhook_endpoints", "").await?;
-    let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
-    stack
-        .emulator("DELETE", &format!("/v1/webhook_endpoints/{endpoint}"), "")
-        .await?;
+    stack.delete_webhook_endpoint().await?;
     let subscription = p
         .subscription
         .as_ref()

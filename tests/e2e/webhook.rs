@@ -435,11 +435,7 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         failed.last_error.contains("no plan in plans.json"),
         "{failed:?}"
     );
-    let endpoints = stack.emulator("GET", "/v1/webhook_endpoints", "").await?;
-    let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
-    stack
-        .emulator("DELETE", &format!("/v1/webhook_endpoints/{endpoint}"), "")
-        .await?;
+    stack.delete_webhook_endpoint().await?;
 
     // The cause is fixed (the price is given Power's lookup key); the replay applies it once.
     stack

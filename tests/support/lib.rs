@@ -284,6 +284,16 @@ impl Stack {
         .await
     }
 
+    /// Deletes the emulator's first webhook endpoint (the stack's own, registered by
+    /// scripts/dev): from then on Stripe sends the webhook nothing.
+    pub async fn delete_webhook_endpoint(&self) -> anyhow::Result<()> {
+        let endpoints = self.emulator("GET", "/v1/webhook_endpoints", "").await?;
+        let endpoint = endpoints["data"][0]["id"].as_str().unwrap_or_default();
+        self.emulator("DELETE", &format!("/v1/webhook_endpoints/{endpoint}"), "")
+            .await?;
+        Ok(())
+    }
+
     /// Waits until the emulator has delivered every event it recorded (none pending).
     pub async fn all_delivered(&self, timeout: Duration) -> anyhow::Result<()> {
         let (base, key) = (self.var("STRIPE_API_BASE")?, self.var("STRIPE_SECRET_KEY")?);

@@ -346,13 +346,7 @@ async fn replay_applies_events_that_never_reached_the_webhook_and_takes_over_a_s
     use domain::webhook::EventLedger;
     let stripe = Stripe::start().await?;
     // Every delivery fails from here on: the endpoint is dead, so Stripe keeps them pending.
-    stripe
-        .call(
-            "POST",
-            "/v1/webhook_endpoints",
-            "url=http://127.0.0.1:1/dead&enabled_events[]=*",
-        )
-        .await?;
+    stripe.dead_endpoint().await?;
     let (stripe, deps, _, _) = subscribed_on(stripe, "creditgate_basic_subscription").await?;
     let undelivered: Vec<String> = stripe
         .call("GET", "/v1/events?delivery_success=false&limit=100", "")
@@ -612,12 +606,7 @@ async fn a_failed_renewal_keeps_access_for_the_grace_then_lapses_and_recovery_re
         let customer = stripe.customer("ada@example.com").await?;
         sign_up(&deps, "user-1", "ada@example.com", &customer).await?;
         stripe
-            .checkout(
-                Some(&customer),
-                Some("user-1"),
-                "creditgate_basic_subscription",
-                None,
-            )
+            .subscribe(&customer, "user-1", "creditgate_basic_subscription")
             .await?;
         stripe
             .call(

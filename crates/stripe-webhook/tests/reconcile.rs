@@ -36,12 +36,7 @@ async fn a_subscription_whose_events_never_arrived_is_found_repaired_once_and_th
     }
     let customer = user(&stripe, &deps, "user-4").await?;
     stripe
-        .checkout(
-            Some(&customer),
-            Some("user-4"),
-            "creditgate_basic_subscription",
-            None,
-        )
+        .subscribe(&customer, "user-4", "creditgate_basic_subscription")
         .await?;
     assert_eq!(profile(&deps, "user-4").await?.plan.as_str(), "free");
 
@@ -85,12 +80,7 @@ async fn a_cancellation_that_never_arrived_moves_the_user_back_to_free() -> anyh
     let deps = deps(&stripe, AccessPolicy::default())?;
     let customer = user(&stripe, &deps, "user-1").await?;
     let session = stripe
-        .checkout(
-            Some(&customer),
-            Some("user-1"),
-            "creditgate_basic_subscription",
-            None,
-        )
+        .subscribe(&customer, "user-1", "creditgate_basic_subscription")
         .await?;
     for event in stripe.events().await? {
         deliver(&deps, &event).await?;
@@ -116,12 +106,7 @@ async fn a_user_that_cannot_be_reconciled_is_counted_and_the_run_goes_on() -> an
     for sub in ["user-1", "user-2"] {
         let customer = user(&stripe, &deps, sub).await?;
         stripe
-            .checkout(
-                Some(&customer),
-                Some(sub),
-                "creditgate_basic_subscription",
-                None,
-            )
+            .subscribe(&customer, sub, "creditgate_basic_subscription")
             .await?;
     }
     // Cognito fails once: the first user's repair stops before Cognito follows.
@@ -155,12 +140,7 @@ async fn two_runs_at_once_grant_the_allowance_once() -> anyhow::Result<()> {
     let deps = deps(&stripe, AccessPolicy::default())?;
     let customer = user(&stripe, &deps, "user-1").await?;
     stripe
-        .checkout(
-            Some(&customer),
-            Some("user-1"),
-            "creditgate_basic_subscription",
-            None,
-        )
+        .subscribe(&customer, "user-1", "creditgate_basic_subscription")
         .await?;
     let (a, b) = tokio::join!(run(&deps), run(&deps));
     let (a, b) = (a?.0, b?.0);
@@ -184,23 +164,12 @@ async fn two_runs_at_once_grant_the_allowance_once() -> anyhow::Result<()> {
 async fn the_scheduled_function_replays_undelivered_events_then_reconciles_and_answers_the_counts()
 -> anyhow::Result<()> {
     let stripe = Stripe::start().await?;
-    stripe
-        .call(
-            "POST",
-            "/v1/webhook_endpoints",
-            "url=http://127.0.0.1:1/dead&enabled_events[]=*",
-        )
-        .await?;
+    stripe.dead_endpoint().await?;
     let deps = deps(&stripe, AccessPolicy::default())?;
     let customer = user(&stripe, &deps, "user-1").await?;
     user(&stripe, &deps, "user-2").await?;
     stripe
-        .checkout(
-            Some(&customer),
-            Some("user-1"),
-            "creditgate_basic_subscription",
-            None,
-        )
+        .subscribe(&customer, "user-1", "creditgate_basic_subscription")
         .await?;
     let invoke = |payload: serde_json::Value| {
         reconcile::handle(

@@ -104,6 +104,29 @@ impl Stripe {
             .await
     }
 
+    /// An endpoint nobody answers, for every event type: from now on each event's delivery
+    /// fails and stays pending, as when the webhook is down.
+    pub async fn dead_endpoint(&self) -> anyhow::Result<()> {
+        self.call(
+            "POST",
+            "/v1/webhook_endpoints",
+            "url=http://127.0.0.1:1/dead&enabled_events[]=*",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `customer` (of user `sub`) subscribes to `lookup_key` through Checkout.
+    pub async fn subscribe(
+        &self,
+        customer: &str,
+        sub: &str,
+        lookup_key: &str,
+    ) -> anyhow::Result<Value> {
+        self.checkout(Some(customer), Some(sub), lookup_key, None)
+            .await
+    }
+
     /// The first event of `event_type`: its payload and its id.
     pub async fn event(&self, event_type: &str) -> anyhow::Result<(String, String)> {
         let needle = format!("\"{event_type}\"");
