@@ -235,3 +235,24 @@ pub async fn deliver_order(deps: &TestDeps, order: Vec<&String>) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// `user-1` signed up on a fresh emulator and subscribed through Checkout; nothing delivered.
+pub async fn subscribed(
+    lookup_key: &str,
+) -> anyhow::Result<(Stripe, TestDeps, String, serde_json::Value)> {
+    subscribed_on(Stripe::start().await?, lookup_key).await
+}
+
+/// `user-1` signed up and subscribed through Checkout on `stripe`; nothing delivered yet.
+pub async fn subscribed_on(
+    stripe: Stripe,
+    lookup_key: &str,
+) -> anyhow::Result<(Stripe, TestDeps, String, serde_json::Value)> {
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = stripe.customer("ada@example.com").await?;
+    sign_up(&deps, "user-1", "ada@example.com", &customer).await?;
+    let session = stripe
+        .checkout(Some(&customer), Some("user-1"), lookup_key, None)
+        .await?;
+    Ok((stripe, deps, customer, session))
+}
