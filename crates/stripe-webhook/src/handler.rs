@@ -6,7 +6,8 @@ use domain::events::{Outcome, process};
 use domain::ports::{Accounts, Directory, Ledger, Payments, PortError, Scheduler, StripeReads};
 use domain::stripe_events::{EventRef, Lifecycle};
 use domain::webhook::{
-    DEFAULT_TOLERANCE_SECONDS, EventLedger, SignatureError, WebhookSecret, check_header, verify,
+    DEFAULT_TOLERANCE_SECONDS, EventLedger, SignatureError, WebhookSecret, check_header,
+    verify_checked,
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -74,13 +75,11 @@ async fn verify_signature<St, R, D, S>(
     payload: &[u8],
     header: Option<&str>,
 ) -> Result<i64, Refused> {
-    let now = adapters::unix_now();
-    let check = |secrets: &[WebhookSecret]| {
-        verify(payload, header, secrets, now, DEFAULT_TOLERANCE_SECONDS)
-    };
     // A missing, malformed or stale header is refused before any secret is read, so forged
-    // requests cost no Secrets Manager call.
-    check_header(header, now, DEFAULT_TOLERANCE_SECONDS).map_err(Refused::Signature)?;
+    // requests cost no Secrets Manager call; the header is parsed once.
+    let header = check_header(header, adapters::unix_now(), DEFAULT_TOLERANCE_SECONDS)
+        .map_err(Refused::Signature)?;
+    let check = |secrets: &[WebhookSecret]| verify_checked(payload, &header, secrets);
     let cached = deps.secrets.current().await.map_err(Refused::NoSecrets)?;
     match check(&cached.secrets.webhook_secrets) {
         Err(SignatureError::Mismatch | SignatureError::NoSecret) => {
