@@ -46,7 +46,12 @@ pub async fn run() -> anyhow::Result<()> {
         },
     )
     .await
-    .map_err(|e| anyhow::anyhow!("list users (is AWS reachable?): {e}"))?;
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "list users (is AWS reachable?): {}",
+            domain::ports::error_chain(&e)
+        )
+    })?;
     println!(
         "checked {}, drifted {}, repaired {}, failed {}",
         report.checked, report.drifted, report.repaired, report.failed

@@ -204,7 +204,7 @@ pub enum ReplayError {
     #[error("list unsettled events (is AWS reachable?)")]
     List(#[source] crate::ports::PortError),
     #[error("list Stripe's events")]
-    Undelivered(#[source] crate::ports::PortError),
+    ListStripe(#[source] crate::ports::PortError),
     #[error("read {0} from Stripe")]
     Read(String, #[source] crate::ports::PortError),
     #[error("{0} from Stripe")]
@@ -249,10 +249,10 @@ where
         .stripe
         .events_since(since, !filter.all_events)
         .await
-        .map_err(ReplayError::Undelivered)?
+        .map_err(ReplayError::ListStripe)?
     {
         let event = EventRef::parse(payload.as_bytes())
-            .map_err(|e| ReplayError::Malformed("an undelivered event".into(), e))?;
+            .map_err(|e| ReplayError::Malformed("an event listed".into(), e))?;
         if candidates.iter().any(|(c, _)| c.id == event.id)
             || !filter.admits_record(&event.id, &event.kind)
             || lifecycle

@@ -1,5 +1,5 @@
 use domain::events::{Outcome, ReplayFilter, Replayed, replay};
-use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
+use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads, error_chain};
 use domain::reconcile::reconcile_all;
 use domain::stripe_events::Lifecycle;
 use domain::webhook::EventLedger;
@@ -48,14 +48,18 @@ where
         since: input.since,
         ..ReplayFilter::default()
     };
-    let replayed = replay(lifecycle, &filter, false, adapters::unix_now, |_| {}).await?;
+    let replayed = replay(lifecycle, &filter, false, adapters::unix_now, |_| {})
+        .await
+        .map_err(|e| error_chain(&e))?;
     let outcomes = |f: fn(&Outcome) -> bool| {
         replayed
             .iter()
             .filter(|r| matches!(r, Replayed::Processed(_, o) if f(o)))
             .count() as u64
     };
-    let report = reconcile_all(lifecycle, adapters::unix_now, |_, _| {}).await?;
+    let report = reconcile_all(lifecycle, adapters::unix_now, |_, _| {})
+        .await
+        .map_err(|e| error_chain(&e))?;
     let summary = Summary {
         events_replayed: outcomes(|o| matches!(o, Outcome::Applied(_) | Outcome::Ignored(_))),
         events_failed: outcomes(|o| matches!(o, Outcome::Failed)),
