@@ -93,7 +93,7 @@ impl Report {
 pub async fn reconcile_all<St, R, D, S>(
     lifecycle: &Lifecycle<St, R, D, S>,
     now: impl Fn() -> i64,
-    mut each: impl FnMut(&UserSub, &Checked),
+    each: impl FnMut(&UserSub, &Checked),
 ) -> Result<Report, PortError>
 where
     St: Accounts + Ledger + Sync,
@@ -101,8 +101,39 @@ where
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
+    Ok(reconcile_from(lifecycle, None, || true, now, each)
+        .await?
+        .report)
+}
+
+/// How far a run that may stop early got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub report: Report,
+    /// Where the next run starts (a page cursor), when this one stopped for want of time;
+    /// `None` when every user was reconciled.
+    pub resume: Option<String>,
+}
+
+/// [`reconcile_all`] from the page at `start` (the first if `None`), asking `more_time` before
+/// each further page: when it says no, the run stops there and answers where to resume, so a
+/// table too large for one run (a Lambda's 15 minutes) is reconciled by a chain of runs.
+/// Stopping only between pages, and a repeated page being harmless, no user is skipped.
+pub async fn reconcile_from<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    start: Option<String>,
+    mut more_time: impl FnMut() -> bool,
+    now: impl Fn() -> i64,
+    mut each: impl FnMut(&UserSub, &Checked),
+) -> Result<Progress, PortError>
+where
+    St: Accounts + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
     let mut report = Report::default();
-    let mut cursor: Option<String> = None;
+    let mut cursor = start;
     loop {
         let (users, next) = lifecycle.store.users_page(cursor.as_deref()).await?;
         for sub in users {
@@ -111,8 +142,8 @@ where
             each(&sub, &checked);
         }
         match next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(report),
+            Some(next) if more_time() => cursor = Some(next),
+            resume => return Ok(Progress { report, resume }),
         }
     }
 }

@@ -1,11 +1,12 @@
 use domain::events::{Outcome, ReplayFilter, Replayed, replay};
 use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads, error_chain};
-use domain::reconcile::reconcile_all;
+use domain::reconcile::reconcile_from;
 use domain::stripe_events::Lifecycle;
 use domain::webhook::EventLedger;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What a run may be asked (EventBridge Scheduler sends `{}`).
 #[derive(Debug, Default, Deserialize)]
@@ -14,10 +15,18 @@ pub struct Input {
     /// How far back (unix seconds) to ask Stripe for undelivered events; default 30 days.
     #[serde(default)]
     pub since: Option<i64>,
+    /// Where an earlier run stopped for want of time (its answer's `resume`): this run goes on
+    /// from there with the users, without replaying events again.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
+/// Time left for one more page of users when a run decides whether to go on: a page is one
+/// Scan (up to 1 MB of keys) and a Stripe read or two per user on it.
+pub const PAGE_MARGIN: Duration = Duration::from_secs(180);
+
 /// What a run did: the answer, and the one `reconcile_report` log line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub events_replayed: u64,
     pub events_failed: u64,
@@ -26,6 +35,10 @@ pub struct Summary {
     pub repaired: u64,
     pub failed: u64,
     pub unrepaired: u64,
+    /// Present when the run stopped before the last user for want of time: the input
+    /// `{"cursor": <this>}` goes on from there (the template's state machine does so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
 }
 
 pub async fn handle<St, R, D, S>(
@@ -41,25 +54,47 @@ where
     let input: Input = match event.payload {
         Value::Null => Input::default(),
         payload => serde_json::from_value(payload).map_err(|e| {
-            format!("the reconcile input is `{{}}` or `{{\"since\": <unix seconds>}}`: {e}")
+            format!(
+                "the reconcile input is `{{}}`, `{{\"since\": <unix seconds>}}` or \
+                 `{{\"cursor\": <an earlier answer's resume>}}`: {e}"
+            )
         })?,
+    };
+    // Lambda's deadline; a context without one (a test's) lets the run go to the end.
+    let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+    let more_time = || {
+        event.context.deadline == 0
+            || SystemTime::now()
+                .checked_add(PAGE_MARGIN)
+                .is_some_and(|t| t < deadline)
     };
     let filter = ReplayFilter {
         since: input.since,
         ..ReplayFilter::default()
     };
-    let replayed = replay(lifecycle, &filter, false, adapters::unix_now, |_| {})
-        .await
-        .map_err(|e| error_chain(&e))?;
+    // A continuation goes on with the users: the first run of the chain replayed the events.
+    let replayed = match input.cursor {
+        Some(_) => Vec::new(),
+        None => replay(lifecycle, &filter, false, adapters::unix_now, |_| {})
+            .await
+            .map_err(|e| error_chain(&e))?,
+    };
     let outcomes = |f: fn(&Outcome) -> bool| {
         replayed
             .iter()
             .filter(|r| matches!(r, Replayed::Processed(_, o) if f(o)))
             .count() as u64
     };
-    let report = reconcile_all(lifecycle, adapters::unix_now, |_, _| {})
-        .await
-        .map_err(|e| error_chain(&e))?;
+    let progress = reconcile_from(
+        lifecycle,
+        input.cursor,
+        more_time,
+        adapters::unix_now,
+        |_, _| {},
+    )
+    .await
+    .map_err(|e| error_chain(&e))?;
+    let report = progress.report;
     let summary = Summary {
         events_replayed: outcomes(|o| matches!(o, Outcome::Applied(_) | Outcome::Ignored(_))),
         events_failed: outcomes(|o| matches!(o, Outcome::Failed)),
@@ -68,6 +103,7 @@ where
         repaired: report.repaired,
         failed: report.failed,
         unrepaired: report.unrepaired(),
+        resume: progress.resume,
     };
     tracing::info!(
         metric = "reconcile_report",
@@ -78,7 +114,13 @@ where
         repaired = summary.repaired,
         failed = summary.failed,
         unrepaired = summary.unrepaired,
-        "reconciliation done"
+        resume = summary.resume.is_some(),
+        "{}",
+        if summary.resume.is_some() {
+            "reconciliation stopped for time: the answer's resume goes on"
+        } else {
+            "reconciliation done"
+        }
     );
     Ok(summary)
 }

@@ -217,3 +217,60 @@ async fn the_scheduled_function_replays_undelivered_events_then_reconciles_and_a
     );
     Ok(())
 }
+
+/// A run that would not finish in its time stops between pages and answers where to go on;
+/// the next run, given that cursor, reconciles the rest without replaying events again. The
+/// chain checks every user once.
+#[tokio::test]
+async fn a_run_short_of_time_answers_a_cursor_and_the_next_run_goes_on_from_it()
+-> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    stripe.dead_endpoint().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    for sub in ["user-1", "user-2", "user-3", "user-4"] {
+        user(&stripe, &deps, sub).await?;
+    }
+    let customer = user(&stripe, &deps, "user-5").await?;
+    stripe
+        .subscribe(&customer, "user-5", "creditgate_basic_subscription")
+        .await?;
+    let invoke = |payload: serde_json::Value, deadline: u64| {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = deadline;
+        reconcile::handle(
+            &deps.lifecycle,
+            lambda_runtime::LambdaEvent::new(payload, context),
+        )
+    };
+    // Less than a page's margin left: one page (two users here), then the cursor.
+    let almost_out = u64::try_from(
+        (std::time::SystemTime::now() + reconcile::handler::PAGE_MARGIN
+            - std::time::Duration::from_secs(1))
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis(),
+    )?;
+    let first = invoke(serde_json::json!({}), almost_out)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(first.checked, 2, "{first:?}");
+    assert!(first.events_replayed > 0, "{first:?}");
+    let cursor = first
+        .resume
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no cursor: {first:?}"))?;
+    let answer = serde_json::to_value(&first)?;
+    assert_eq!(answer["resume"], serde_json::json!(cursor), "{answer}");
+
+    let rest = invoke(serde_json::json!({ "cursor": cursor }), 0)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(
+        (rest.checked, rest.events_replayed, rest.failed, rest.resume.clone()),
+        (3, 0, 0, None),
+        "{rest:?}"
+    );
+    let answer = serde_json::to_value(&rest)?;
+    assert!(answer.get("resume").is_none(), "{answer}");
+    assert_eq!(profile(&deps, "user-5").await?.plan.as_str(), "basic");
+    Ok(())
+}
