@@ -97,6 +97,17 @@ impl ApiError {
         }
     }
 
+    /// What Stripe's rate limiter answers (429, code `rate_limit`): nothing was applied.
+    pub fn rate_limited() -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "invalid_request_error",
+            code: Some("rate_limit"),
+            message: "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.".into(),
+            param: None,
+        }
+    }
+
     pub fn body(&self) -> Value {
         let mut error = json!({
             "type": self.kind,

@@ -19,6 +19,12 @@
 //! retrieve), `GET /_emulator/deliveries` (the delivery log), `/v1/customers` (create, retrieve, update, list by email), `/v1/products` (create
 //! with a chosen id, retrieve, update, list), `/v1/prices` (create with `lookup_key` and
 //! `transfer_lookup_key`, retrieve, update/deactivate, list by `lookup_keys`, `product`, `active`).
+//!
+//! Rate limiting on demand: `POST /_emulator/rate_limit` with `requests=N` makes the next N
+//! authenticated `/v1` requests answer 429 with Stripe's `rate_limit` error, before anything is
+//! applied or saved under their idempotency key (`requests=0` lifts it); `GET
+//! /_emulator/rate_limit` shows how many remain and each refused request (method, path,
+//! idempotency key). `/_emulator` routes are never limited.
 
 pub mod billing;
 pub mod checkout;
@@ -247,6 +253,9 @@ impl Emulator {
     ) -> Result<Outcome, ApiError> {
         self.authenticate(headers)?;
         let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+        if segments.first() == Some(&"v1") {
+            self.rate_limit(method, uri.path(), headers)?;
+        }
         let (route, id) = route(method, &segments)
             .ok_or_else(|| ApiError::unrecognized_url(method.as_str(), uri.path()))?;
 
@@ -319,6 +328,24 @@ impl Emulator {
             body,
             replayed: false,
         })
+    }
+
+    /// Refuses the request with Stripe's 429 while `POST /_emulator/rate_limit` asked for it.
+    /// As Stripe's limiter, before anything is applied or saved under an idempotency key, so a
+    /// retry with the same key runs the request.
+    fn rate_limit(&self, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        if state.rate_limit.remaining == 0 {
+            return Ok(());
+        }
+        state.rate_limit.remaining -= 1;
+        let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+        state.rate_limit.refused.push(serde_json::json!({
+            "method": method.as_str(),
+            "path": path,
+            "idempotency_key": key,
+        }));
+        Err(ApiError::rate_limited())
     }
 
     /// Bearer auth, or Basic auth with the key as the user name (`curl -u sk_test_...:`), as
@@ -420,6 +447,8 @@ fn route(method: &Method, segments: &[&str]) -> Option<(Route, Option<String>)> 
         (&Method::GET, ["v1", "invoices", id]) => Some((Retrieve, Some(format!("invoice:{id}")))),
         (&Method::GET, ["v1", "events", id]) => Some((Retrieve, Some(format!("event:{id}")))),
         (&Method::GET, ["_emulator", "deliveries"]) => Some((Deliveries, None)),
+        (&Method::POST, ["_emulator", "rate_limit"]) => Some((SetRateLimit, None)),
+        (&Method::GET, ["_emulator", "rate_limit"]) => Some((ShowRateLimit, None)),
         _ => None,
     }
 }
@@ -458,6 +487,16 @@ fn apply(
         Route::ListSubscriptions => billing::list_subscriptions(state, params),
         Route::CancelSubscription => billing::cancel_subscription(state, id, params),
         Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
+        Route::SetRateLimit => {
+            let requests = params
+                .int("requests")?
+                .ok_or_else(|| ApiError::missing_param("requests"))?;
+            state.rate_limit.remaining = u64::try_from(requests).map_err(|_| {
+                ApiError::invalid("`requests` must be 0 or more.", Some("requests"))
+            })?;
+            Ok(rate_limit_view(state))
+        }
+        Route::ShowRateLimit => Ok(rate_limit_view(state)),
         Route::Delete => match id.split_once(':') {
             Some(("webhook_endpoint", id)) => webhooks::delete_endpoint(state, id),
             _ => Err(ApiError::unrecognized_url("DELETE", id)),
@@ -485,6 +524,13 @@ fn apply(
             _ => Err(ApiError::unrecognized_url("GET", id)),
         },
     }
+}
+
+fn rate_limit_view(state: &State) -> Value {
+    serde_json::json!({
+        "remaining": state.rate_limit.remaining,
+        "refused": state.rate_limit.refused,
+    })
 }
 
 fn respond(status: StatusCode, body: &Value, replayed: bool) -> Response {

@@ -518,7 +518,12 @@ pub fn allowed(route: Route) -> &'static [&'static str] {
         Route::SetPaymentMethod => crate::billing::PAYMENT_METHOD,
         Route::ListSubscriptions => crate::billing::SUBSCRIPTION_LIST,
         Route::CancelSubscription => crate::billing::SUBSCRIPTION_CANCEL,
-        Route::Retrieve | Route::Delete | Route::Deliveries | Route::ExpireCheckoutSession => &[],
+        Route::SetRateLimit => &["requests"],
+        Route::Retrieve
+        | Route::Delete
+        | Route::Deliveries
+        | Route::ExpireCheckoutSession
+        | Route::ShowRateLimit => &[],
     }
 }
 
@@ -552,4 +557,6 @@ pub enum Route {
     Retrieve,
     Delete,
     Deliveries,
+    SetRateLimit,
+    ShowRateLimit,
 }

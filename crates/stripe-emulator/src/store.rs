@@ -107,6 +107,19 @@ pub struct State {
     pub idempotency: HashMap<String, Replay>,
     /// Seconds added to the wall clock (the test clock advances this).
     pub clock_offset: i64,
+    /// `POST /_emulator/rate_limit`: requests still to refuse with 429 (not kept in the state
+    /// file: a restarted emulator is not rate-limited).
+    #[serde(skip)]
+    pub rate_limit: RateLimit,
+}
+
+/// Requests the emulator answers with Stripe's 429 before applying anything.
+#[derive(Default)]
+pub struct RateLimit {
+    /// How many more authenticated `/v1` requests are refused.
+    pub remaining: u64,
+    /// Each refused request: `{method, path, idempotency_key}`, oldest first.
+    pub refused: Vec<Value>,
 }
 
 impl State {

@@ -372,3 +372,113 @@ async fn with_a_state_file_a_restarted_emulator_keeps_its_objects_and_idempotenc
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[tokio::test]
+async fn rate_limited_requests_answer_stripes_429_and_apply_nothing_until_the_count_is_spent()
+-> anyhow::Result<()> {
+    let (base, client) = start().await?;
+    let (status, body) = raw(
+        &base,
+        "POST",
+        "/_emulator/rate_limit",
+        Some(KEY),
+        "requests=3",
+    )
+    .await?;
+    assert_eq!((status, body["remaining"].as_u64()), (200, Some(3)));
+
+    // async-stripe reads it as Stripe's rate-limit error.
+    let create = || {
+        CreateCustomer::new()
+            .email("limited@example.com")
+            .customize()
+            .request_strategy(idempotent("limited-1"))
+            .send(&client)
+    };
+    let (status, code, message) = stripe_error(
+        create()
+            .await
+            .err()
+            .ok_or_else(|| anyhow::anyhow!("a rate-limited create succeeded"))?,
+    );
+    assert_eq!((status, code.as_deref()), (429, Some("rate_limit")));
+    assert!(
+        message.starts_with("Request rate limit exceeded"),
+        "{message}"
+    );
+
+    let (status, body) = raw(&base, "GET", "/v1/customers", Some(KEY), "").await?;
+    assert_eq!(
+        (
+            status,
+            body["error"]["type"].as_str(),
+            body["error"]["code"].as_str()
+        ),
+        (429, Some("invalid_request_error"), Some("rate_limit"))
+    );
+    // Authentication comes first, and the emulator's own routes are never limited.
+    let (status, _) = raw(&base, "GET", "/v1/customers", None, "").await?;
+    assert_eq!(status, 401);
+    let (status, body) = raw(&base, "GET", "/_emulator/rate_limit", Some(KEY), "").await?;
+    assert_eq!((status, body["remaining"].as_u64()), (200, Some(1)));
+
+    assert_eq!(
+        stripe_error(
+            create()
+                .await
+                .err()
+                .ok_or_else(|| anyhow::anyhow!("succeeded"))?
+        )
+        .0,
+        429
+    );
+    // The count is spent: the same key now creates, since a refused request was never saved.
+    let created = create().await?;
+    assert_eq!(create().await?.id, created.id);
+    let listed = ListCustomer::new()
+        .email("limited@example.com")
+        .send(&client)
+        .await?;
+    assert_eq!(listed.data.len(), 1);
+
+    let (_, body) = raw(&base, "GET", "/_emulator/rate_limit", Some(KEY), "").await?;
+    let refused = body["refused"].as_array().cloned().unwrap_or_default();
+    let seen: Vec<(&str, &str, Option<&str>)> = refused
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap_or_default(),
+                r["path"].as_str().unwrap_or_default(),
+                r["idempotency_key"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("POST", "/v1/customers", Some("limited-1")),
+            ("GET", "/v1/customers", None),
+            ("POST", "/v1/customers", Some("limited-1")),
+        ]
+    );
+    assert_eq!(body["remaining"].as_u64(), Some(0));
+
+    let (status, body) = raw(
+        &base,
+        "POST",
+        "/_emulator/rate_limit",
+        Some(KEY),
+        "requests=-1",
+    )
+    .await?;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("requests"))
+    );
+    let (status, body) = raw(&base, "POST", "/_emulator/rate_limit", Some(KEY), "").await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("parameter_missing"))
+    );
+    Ok(())
+}

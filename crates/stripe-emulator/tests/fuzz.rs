@@ -39,7 +39,7 @@ fn path() -> impl Strategy<Value = String> {
     let segment = prop_oneof![
         Just("v1".to_owned()),
         Just("_emulator".to_owned()),
-        "(customers|products|prices|events|webhook_endpoints|checkout|sessions|subscriptions|invoices|payment_intents|charges|refunds|disputes|billing_portal|clock|advance|complete|expire|line_items|deliveries|payment_method|search)",
+        "(customers|products|prices|events|webhook_endpoints|checkout|sessions|subscriptions|invoices|payment_intents|charges|refunds|disputes|billing_portal|clock|advance|complete|expire|line_items|deliveries|payment_method|rate_limit|search)",
         "(cus|prod|price|evt|we|cs_test|sub|in|pi|ch|re)_[A-Za-z0-9]{0,6}",
         (0usize..5).prop_map(|i| populated().1[i].clone()),
         "[a-z0-9%._~-]{0,10}",
