@@ -243,6 +243,8 @@ pub struct SourceOptions {
     /// One attempt of one Stripe call (a trigger Cognito waits 5 s for needs less than the
     /// default [`crate::stripe_api::TIMEOUT`]).
     pub stripe_timeout: Duration,
+    /// How a Stripe call answered 429 is retried (the same trigger needs fewer, shorter waits).
+    pub stripe_backoff: crate::stripe_api::Backoff,
     pub ttl: Duration,
     pub min_refresh: Duration,
 }
@@ -252,6 +254,7 @@ impl SourceOptions {
         Self {
             api_base,
             stripe_timeout: crate::stripe_api::TIMEOUT,
+            stripe_backoff: crate::stripe_api::Backoff::DEFAULT,
             ttl: DEFAULT_TTL,
             min_refresh: MIN_REFRESH_INTERVAL,
         }
@@ -320,6 +323,14 @@ impl StripeSecretSource {
             }
             _ => self.read(&mut cache).await,
         }
+    }
+
+    /// The Stripe client for the secret key in force now, with this source's backoff.
+    pub async fn stripe(&self) -> Result<crate::stripe_api::RetryingClient, PortError> {
+        Ok(crate::stripe_api::RetryingClient {
+            client: self.current().await?.stripe.clone(),
+            backoff: self.inner.options.stripe_backoff,
+        })
     }
 
     /// Reads the secret again now, unless it was read less than the minimum interval ago.

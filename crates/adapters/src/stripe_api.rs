@@ -1,7 +1,13 @@
 //! Stripe through async-stripe: the `Billing` port and the catalogue calls behind
 //! `creditgate plans sync`. `STRIPE_API_BASE` points the client at the stripe-emulator.
+//!
+//! Every Stripe call creditgate makes goes through [`send`] (or [`RetryingClient::send`]): a
+//! 429 (Stripe's rate limiter, or `lock_timeout` on an object another request holds) is tried
+//! again after a jittered exponential wait ([`Backoff`]), with the same idempotency key; any
+//! other error is returned as async-stripe gives it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,6 +59,184 @@ pub fn client_with_timeout(
     builder.build()
 }
 
+/// How a call Stripe refused with 429 is tried again. Stripe refuses a rate-limited request
+/// before running it, so trying again (with the same idempotency key, if any) is always safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Attempts in all, the first included (1: a 429 is returned at once).
+    pub attempts: u32,
+    /// The wait before the first retry, before jitter; each next one is twice the one before.
+    pub first_wait: Duration,
+}
+
+impl Backoff {
+    /// Five attempts, waits of about 250 ms, 500 ms, 1 s, 2 s: at most 3.75 s of waiting, well
+    /// inside the functions' timeouts (10 s and more; post-confirmation has its own, shorter).
+    pub const DEFAULT: Self = Self {
+        attempts: 5,
+        first_wait: Duration::from_millis(250),
+    };
+
+    /// The wait before retry number `retry` (1: the first retry), "equal jitter": half of
+    /// `first_wait × 2^(retry-1)` always, plus `jitter` (0 to 1, from a random source) of the other
+    /// half, so callers rate-limited together do not all come back at once.
+    pub fn wait(&self, retry: u32, jitter: f64) -> Duration {
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+        let nominal = self.first_wait.saturating_mul(factor);
+        let half = nominal / 2;
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let extra = Duration::try_from_secs_f64(half.as_secs_f64() * jitter)
+            .unwrap_or(half)
+            .min(half);
+        (nominal - half).saturating_add(extra)
+    }
+
+    /// The longest all the waits can add up to.
+    pub fn max_total_wait(&self) -> Duration {
+        (1..self.attempts)
+            .map(|retry| self.wait(retry, 1.0))
+            .fold(Duration::ZERO, Duration::saturating_add)
+    }
+
+    /// `req` sent through `client` with `strategy` (the client's own, `Once`, if `None`),
+    /// again after a wait while Stripe answers 429 and attempts remain. Each retry logs a
+    /// WARN with `metric=stripe_rate_limited` and `what` (the operation, e.g.
+    /// "create Stripe customer"); when the attempts run out the last 429 is returned.
+    pub async fn send<R>(
+        &self,
+        req: &R,
+        strategy: Option<&RequestStrategy>,
+        client: &Client,
+        what: &'static str,
+    ) -> Result<R::Output, StripeError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        self.retry(what, rand::random::<f64>, tokio::time::sleep, || {
+            // Built again for each attempt: the same parameters and the same key every time.
+            let mut call = req.customize();
+            if let Some(strategy) = strategy {
+                call = call.request_strategy(strategy.clone());
+            }
+            call.send(client)
+        })
+        .await
+    }
+
+    /// The retry loop of [`Backoff::send`] with its randomness and its sleep injected (tests
+    /// record the waits instead of sleeping).
+    pub async fn retry<T, A, F, S, P>(
+        &self,
+        what: &'static str,
+        mut jitter: impl FnMut() -> f64,
+        mut sleep: S,
+        mut attempt: A,
+    ) -> Result<T, StripeError>
+    where
+        A: FnMut() -> F,
+        F: Future<Output = Result<T, StripeError>>,
+        S: FnMut(Duration) -> P,
+        P: Future<Output = ()>,
+    {
+        let mut tried = 1;
+        loop {
+            match attempt().await {
+                Err(e) if is_rate_limited(&e) && tried < self.attempts => {
+                    let wait = self.wait(tried, jitter());
+                    tracing::warn!(
+                        metric = "stripe_rate_limited",
+                        operation = what,
+                        attempt = tried,
+                        wait_ms = wait.as_millis() as u64,
+                        "Stripe answered 429; trying again after a wait"
+                    );
+                    sleep(wait).await;
+                    tried += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Whether Stripe refused the request with 429 (`rate_limit`, or `lock_timeout`).
+pub fn is_rate_limited(err: &StripeError) -> bool {
+    matches!(err, StripeError::Stripe(_, 429))
+}
+
+/// [`Backoff::send`] with [`Backoff::DEFAULT`] (the operator's tools).
+pub async fn send<R>(
+    req: &R,
+    strategy: Option<&RequestStrategy>,
+    client: &Client,
+    what: &'static str,
+) -> Result<R::Output, StripeError>
+where
+    R: StripeRequest,
+    R::Output: miniserde::Deserialize,
+{
+    Backoff::DEFAULT.send(req, strategy, client, what).await
+}
+
+/// A Stripe client and how its 429s are retried: what the ports call Stripe through.
+#[derive(Debug, Clone)]
+pub struct RetryingClient {
+    pub client: Client,
+    pub backoff: Backoff,
+}
+
+impl RetryingClient {
+    /// [`Backoff::send`] with this client and its backoff.
+    pub async fn send<R>(
+        &self,
+        req: &R,
+        strategy: Option<&RequestStrategy>,
+        what: &'static str,
+    ) -> Result<R::Output, StripeError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        self.backoff.send(req, strategy, &self.client, what).await
+    }
+
+    /// A call without an idempotency key (a read, or an update that is the same however often
+    /// it runs); an error is the port's, named `what`.
+    pub async fn call<R>(&self, req: &R, what: &'static str) -> Result<R::Output, PortError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        self.send(req, None, what)
+            .await
+            .map_err(|e| PortError::new(what, e))
+    }
+
+    /// A read of an object that may not exist: Stripe's 404 is `None`.
+    pub async fn find<R>(&self, req: &R, what: &'static str) -> Result<Option<R::Output>, PortError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        match self.send(req, None, what).await {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(PortError::new(what, e)),
+        }
+    }
+}
+
 fn idempotent(key: &str) -> Result<RequestStrategy, PortError> {
     IdempotencyKey::new(key)
         .map(RequestStrategy::Idempotent)
@@ -82,14 +266,17 @@ impl Billing for StripeBilling {
         email: &Email,
         idempotency_key: &str,
     ) -> Result<StripeCustomerId, PortError> {
-        let customer = CreateCustomer::new()
+        let create = CreateCustomer::new()
             .email(email.as_str())
-            .metadata(HashMap::from([("cognito_sub".to_owned(), sub.to_string())]))
-            .customize()
-            .request_strategy(idempotent(idempotency_key)?)
-            .send(&self.secrets.current().await?.stripe)
+            .metadata(HashMap::from([("cognito_sub".to_owned(), sub.to_string())]));
+        let what = "create Stripe customer";
+        let customer = self
+            .secrets
+            .stripe()
+            .await?
+            .send(&create, Some(&idempotent(idempotency_key)?), what)
             .await
-            .map_err(|e| PortError::new("create Stripe customer", e))?;
+            .map_err(|e| PortError::new(what, e))?;
         StripeCustomerId::parse(customer.id.as_str())
             .map_err(|e| PortError::new("read Stripe customer id", e))
     }
@@ -129,14 +316,15 @@ pub async fn read_catalogue(
 ) -> Result<StripeCatalogue, PortError> {
     let mut state = StripeCatalogue::default();
     for plan in catalogue.paid_plans() {
-        match RetrieveProduct::new(plan.product_id()).send(client).await {
+        let what = "read Stripe product";
+        match send(&RetrieveProduct::new(plan.product_id()), None, client, what).await {
             Ok(p) => state.products.push(StripeProduct {
                 id: p.id.to_string(),
                 name: p.name,
                 active: p.active,
             }),
             Err(e) if is_missing(&e) => continue,
-            Err(e) => return Err(PortError::new("read Stripe product", e)),
+            Err(e) => return Err(PortError::new(what, e)),
         }
         let mut after: Option<String> = None;
         loop {
@@ -147,10 +335,10 @@ pub async fn read_catalogue(
             if let Some(a) = &after {
                 req = req.starting_after(a.clone());
             }
-            let page = req
-                .send(client)
+            let what = "list Stripe prices";
+            let page = send(&req, None, client, what)
                 .await
-                .map_err(|e| PortError::new("list Stripe prices", e))?;
+                .map_err(|e| PortError::new(what, e))?;
             state.prices.extend(page.data.iter().map(to_price));
             after = page.data.last().map(|p| p.id.to_string());
             if !page.has_more || after.is_none() {
@@ -163,12 +351,15 @@ pub async fn read_catalogue(
         .flat_map(|p| p.sale_modes().map(|m| p.lookup_key(m)).collect::<Vec<_>>())
         .collect();
     if !keys.is_empty() {
-        let holders = ListPrice::new()
-            .lookup_keys(keys)
-            .limit(100)
-            .send(client)
-            .await
-            .map_err(|e| PortError::new("list Stripe prices by lookup key", e))?;
+        let what = "list Stripe prices by lookup key";
+        let holders = send(
+            &ListPrice::new().lookup_keys(keys).limit(100),
+            None,
+            client,
+            what,
+        )
+        .await
+        .map_err(|e| PortError::new(what, e))?;
         for price in holders.data.iter().map(to_price) {
             if !state.prices.iter().any(|p| p.id == price.id) {
                 state.prices.push(price);
@@ -183,23 +374,25 @@ pub async fn read_catalogue(
 pub async fn apply_change(client: &Client, change: &Change, run_id: &str) -> Result<(), PortError> {
     match change {
         Change::CreateProduct { id, name, plan } => {
-            CreateProduct::new(name.clone())
+            let create = CreateProduct::new(name.clone())
                 .id(id.clone())
                 .metadata(HashMap::from([(
                     "creditgate_plan".to_owned(),
                     plan.clone(),
-                )]))
-                .send(client)
+                )]));
+            let what = "create Stripe product";
+            send(&create, None, client, what)
                 .await
-                .map_err(|e| PortError::new("create Stripe product", e))?;
+                .map_err(|e| PortError::new(what, e))?;
         }
         Change::UpdateProduct { id, name } => {
-            UpdateProduct::new(id.clone())
+            let update = UpdateProduct::new(id.clone())
                 .name(name.clone())
-                .active(true)
-                .send(client)
+                .active(true);
+            let what = "update Stripe product";
+            send(&update, None, client, what)
                 .await
-                .map_err(|e| PortError::new("update Stripe product", e))?;
+                .map_err(|e| PortError::new(what, e))?;
         }
         Change::CreatePrice(new) => {
             let currency = Currency::from_str(&new.currency).map_err(|_| {
@@ -223,22 +416,192 @@ pub async fn apply_change(client: &Client, change: &Change, run_id: &str) -> Res
                     Period::Month => CreatePriceRecurringInterval::Month,
                 }));
             }
-            req.customize()
-                .request_strategy(idempotent(&format!(
-                    "creditgate-sync-{run_id}-{}",
-                    new.lookup_key
-                ))?)
-                .send(client)
+            let key = idempotent(&format!("creditgate-sync-{run_id}-{}", new.lookup_key))?;
+            let what = "create Stripe price";
+            send(&req, Some(&key), client, what)
                 .await
-                .map_err(|e| PortError::new("create Stripe price", e))?;
+                .map_err(|e| PortError::new(what, e))?;
         }
         Change::DeactivatePrice { id, .. } => {
-            UpdatePrice::new(id.clone())
-                .active(false)
-                .send(client)
-                .await
-                .map_err(|e| PortError::new("deactivate Stripe price", e))?;
+            let what = "deactivate Stripe price";
+            send(
+                &UpdatePrice::new(id.clone()).active(false),
+                None,
+                client,
+                what,
+            )
+            .await
+            .map_err(|e| PortError::new(what, e))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Stripe's 429 as async-stripe reads it from the body Stripe sends.
+    fn rate_limited() -> StripeError {
+        let body = r#"{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Request rate limit exceeded."}}"#;
+        match miniserde::json::from_str::<stripe_shared::Error>(body) {
+            Ok(e) => StripeError::Stripe(e.error, 429),
+            Err(_) => StripeError::ClientError("the fixture did not parse".into()),
+        }
+    }
+
+    /// Runs `retry` with answers taken in turn (then success), the jitter fixed, the waits
+    /// recorded instead of slept. Returns the result, the attempts made and the waits.
+    async fn run(
+        backoff: Backoff,
+        answers: Vec<StripeError>,
+        jitter: f64,
+    ) -> (Result<u32, StripeError>, u32, Vec<Duration>) {
+        let answers = Mutex::new(answers.into_iter());
+        let attempts = Mutex::new(0u32);
+        let waits = Mutex::new(Vec::new());
+        let result = backoff
+            .retry(
+                "test operation",
+                || jitter,
+                |wait| {
+                    if let Ok(mut w) = waits.lock() {
+                        w.push(wait);
+                    }
+                    std::future::ready(())
+                },
+                || {
+                    let n = attempts.lock().map(|mut a| {
+                        *a += 1;
+                        *a
+                    });
+                    let next = answers.lock().ok().and_then(|mut a| a.next());
+                    std::future::ready(match (next, n) {
+                        (Some(e), _) => Err(e),
+                        (None, Ok(n)) => Ok(n),
+                        (None, Err(_)) => Err(StripeError::ClientError("poisoned".into())),
+                    })
+                },
+            )
+            .await;
+        let attempts = attempts.into_inner().unwrap_or_default();
+        (result, attempts, waits.into_inner().unwrap_or_default())
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn waits_double_from_the_first_with_jitter_between_half_and_all_of_each() {
+        let b = Backoff::DEFAULT;
+        let most: Vec<_> = (1..5).map(|r| b.wait(r, 1.0)).collect();
+        let least: Vec<_> = (1..5).map(|r| b.wait(r, 0.0)).collect();
+        assert_eq!(most, vec![ms(250), ms(500), ms(1000), ms(2000)]);
+        assert_eq!(least, vec![ms(125), ms(250), ms(500), ms(1000)]);
+        assert_eq!(b.wait(2, 0.5), ms(375));
+        // Whatever the random source gives, a wait stays in its band.
+        for jitter in [-1.0, 2.0, f64::NAN, f64::INFINITY] {
+            let w = b.wait(3, jitter);
+            assert!((ms(500)..=ms(1000)).contains(&w), "{jitter}: {w:?}");
+        }
+        assert_eq!(b.max_total_wait(), ms(3750));
+        // A policy with absurd numbers saturates instead of overflowing.
+        let absurd = Backoff {
+            attempts: u32::MAX,
+            first_wait: Duration::MAX,
+        };
+        assert!(absurd.wait(u32::MAX, 1.0) <= Duration::MAX);
+    }
+
+    #[tokio::test]
+    async fn a_call_rate_limited_fewer_times_than_the_attempts_succeeds_after_the_waits() {
+        let (result, attempts, waits) =
+            run(Backoff::DEFAULT, vec![rate_limited(), rate_limited()], 1.0).await;
+        assert_eq!(result.ok(), Some(3));
+        assert_eq!(attempts, 3);
+        assert_eq!(waits, vec![ms(250), ms(500)]);
+    }
+
+    #[tokio::test]
+    async fn past_the_attempts_the_last_429_is_returned() {
+        let (result, attempts, waits) = run(
+            Backoff::DEFAULT,
+            (0..9).map(|_| rate_limited()).collect(),
+            0.0,
+        )
+        .await;
+        assert!(matches!(result, Err(StripeError::Stripe(_, 429))));
+        assert_eq!(attempts, 5);
+        assert_eq!(waits, vec![ms(125), ms(250), ms(500), ms(1000)]);
+
+        let once = Backoff {
+            attempts: 1,
+            ..Backoff::DEFAULT
+        };
+        let (result, attempts, waits) = run(once, vec![rate_limited()], 0.0).await;
+        assert!(result.as_ref().is_err_and(is_rate_limited));
+        assert_eq!((attempts, waits.len()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let not_found = match rate_limited() {
+            StripeError::Stripe(api, _) => StripeError::Stripe(api, 404),
+            other => other,
+        };
+        for error in [
+            not_found,
+            StripeError::Timeout,
+            StripeError::ClientError("connection refused".into()),
+        ] {
+            let (result, attempts, waits) = run(Backoff::DEFAULT, vec![error], 1.0).await;
+            assert!(result.is_err());
+            assert_eq!((attempts, waits.len()), (1, 0));
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut b) = self.0.lock() {
+                b.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn each_retry_logs_one_warn_with_the_metric_and_the_operation() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let (result, _, _) = run(Backoff::DEFAULT, vec![rate_limited(), rate_limited()], 1.0).await;
+        assert!(result.is_ok());
+        let text = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for (line, attempt) in lines.iter().zip(1..) {
+            assert_eq!(line["level"], "WARN");
+            assert_eq!(line["fields"]["metric"], "stripe_rate_limited");
+            assert_eq!(line["fields"]["operation"], "test operation");
+            assert_eq!(line["fields"]["attempt"], attempt);
+        }
+    }
 }

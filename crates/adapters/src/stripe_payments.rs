@@ -9,7 +9,7 @@ use domain::ids::StripeCustomerId;
 use domain::ports::{
     CreatedSession, LiveSubscription, Payments, PortError, Refusal, SessionRequest,
 };
-use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe::{IdempotencyKey, RequestStrategy, StripeError};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::subscription::{
     CancelSubscription, ListSubscription, RetrieveSubscription, UpdateSubscription,
@@ -22,6 +22,7 @@ use stripe_checkout::checkout_session::{
 use stripe_product::price::ListPrice;
 use stripe_shared::{ApiErrorsType, CheckoutSessionMode};
 
+use crate::stripe_api::RetryingClient;
 use crate::stripe_reads::StripeState;
 
 fn idempotent(key: &str) -> Result<RequestStrategy, PortError> {
@@ -43,27 +44,25 @@ fn keyed_error(operation: &'static str, e: StripeError) -> PortError {
     }
 }
 
-impl StripeState {
-    async fn price_for(&self, lookup_key: &str) -> Result<String, PortError> {
-        let prices = ListPrice::new()
-            .lookup_keys(vec![lookup_key.to_owned()])
-            .active(true)
-            .send(&self.client().await?)
-            .await
-            .map_err(|e| PortError::new("find Stripe price", e))?;
-        prices
-            .data
-            .first()
-            .map(|p| p.id.to_string())
-            .ok_or_else(|| {
-                PortError::new(
-                    "find Stripe price",
-                    format!(
-                        "no active price has lookup key {lookup_key}: run `creditgate plans sync`"
-                    ),
-                )
-            })
-    }
+async fn price_for(stripe: &RetryingClient, lookup_key: &str) -> Result<String, PortError> {
+    let prices = stripe
+        .call(
+            &ListPrice::new()
+                .lookup_keys(vec![lookup_key.to_owned()])
+                .active(true),
+            "find Stripe price",
+        )
+        .await?;
+    prices
+        .data
+        .first()
+        .map(|p| p.id.to_string())
+        .ok_or_else(|| {
+            PortError::new(
+                "find Stripe price",
+                format!("no active price has lookup key {lookup_key}: run `creditgate plans sync`"),
+            )
+        })
 }
 
 impl Payments for StripeState {
@@ -71,7 +70,8 @@ impl Payments for StripeState {
         &self,
         request: &SessionRequest,
     ) -> Result<CreatedSession, PortError> {
-        let price = self.price_for(&request.lookup_key).await?;
+        let stripe = self.stripe().await?;
+        let price = price_for(&stripe, &request.lookup_key).await?;
         let metadata = HashMap::from([
             ("cognito_sub".to_owned(), request.sub.to_string()),
             ("creditgate_plan".to_owned(), request.plan.to_string()),
@@ -107,12 +107,11 @@ impl Payments for StripeState {
                     .payment_intent_data(data)
             }
         };
-        let session = create
-            .customize()
-            .request_strategy(idempotent(&request.idempotency_key)?)
-            .send(&self.client().await?)
+        let what = "create Stripe checkout session";
+        let session = stripe
+            .send(&create, Some(&idempotent(&request.idempotency_key)?), what)
             .await
-            .map_err(|e| keyed_error("create Stripe checkout session", e))?;
+            .map_err(|e| keyed_error(what, e))?;
         Ok(CreatedSession {
             id: session.id.to_string(),
             url: session.url.unwrap_or_default(),
@@ -123,14 +122,17 @@ impl Payments for StripeState {
         &self,
         customers: &[StripeCustomerId],
     ) -> Result<Vec<LiveSubscription>, PortError> {
+        let stripe = self.stripe().await?;
         let mut live = Vec::new();
         for customer in customers {
-            let list = ListSubscription::new()
-                .customer(customer.as_str())
-                .limit(100)
-                .send(&self.client().await?)
-                .await
-                .map_err(|e| PortError::new("list Stripe subscriptions", e))?;
+            let list = stripe
+                .call(
+                    &ListSubscription::new()
+                        .customer(customer.as_str())
+                        .limit(100),
+                    "list Stripe subscriptions",
+                )
+                .await?;
             for s in &list.data {
                 let Some(status) = SubStatus::parse(s.status.as_str()).filter(|st| st.is_live())
                 else {
@@ -157,11 +159,14 @@ impl Payments for StripeState {
         lookup_key: &str,
         idempotency_key: &str,
     ) -> Result<(), PortError> {
-        let price = self.price_for(lookup_key).await?;
-        let current = RetrieveSubscription::new(subscription)
-            .send(&self.client().await?)
-            .await
-            .map_err(|e| PortError::new("read Stripe subscription", e))?;
+        let stripe = self.stripe().await?;
+        let price = price_for(&stripe, lookup_key).await?;
+        let current = stripe
+            .call(
+                &RetrieveSubscription::new(subscription),
+                "read Stripe subscription",
+            )
+            .await?;
         let item_id = current
             .items
             .data
@@ -171,14 +176,14 @@ impl Payments for StripeState {
         let mut item = UpdateSubscriptionItems::new();
         item.id = Some(item_id);
         item.price = Some(price);
-        UpdateSubscription::new(subscription)
+        let update = UpdateSubscription::new(subscription)
             .items(vec![item])
-            .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
-            .customize()
-            .request_strategy(idempotent(idempotency_key)?)
-            .send(&self.client().await?)
+            .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice);
+        let what = "change Stripe subscription price";
+        stripe
+            .send(&update, Some(&idempotent(idempotency_key)?), what)
             .await
-            .map_err(|e| keyed_error("change Stripe subscription price", e))?;
+            .map_err(|e| keyed_error(what, e))?;
         Ok(())
     }
 
@@ -187,39 +192,44 @@ impl Payments for StripeState {
         subscription: &str,
         at_period_end: bool,
     ) -> Result<(), PortError> {
+        let stripe = self.stripe().await?;
         if at_period_end {
-            UpdateSubscription::new(subscription)
-                .cancel_at_period_end(true)
-                .send(&self.client().await?)
-                .await
-                .map_err(|e| PortError::new("cancel Stripe subscription at period end", e))?;
+            stripe
+                .call(
+                    &UpdateSubscription::new(subscription).cancel_at_period_end(true),
+                    "cancel Stripe subscription at period end",
+                )
+                .await?;
         } else {
-            CancelSubscription::new(subscription)
-                .send(&self.client().await?)
-                .await
-                .map_err(|e| PortError::new("cancel Stripe subscription", e))?;
+            stripe
+                .call(
+                    &CancelSubscription::new(subscription),
+                    "cancel Stripe subscription",
+                )
+                .await?;
         }
         Ok(())
     }
 
     async fn cancel_duplicate(&self, subscription: &str) -> Result<(), PortError> {
-        let result = CancelSubscription::new(subscription)
+        let stripe = self.stripe().await?;
+        let cancel = CancelSubscription::new(subscription)
             .prorate(true)
-            .invoice_now(true)
-            .customize()
-            .request_strategy(idempotent(&format!(
-                "creditgate-one-subscription-{subscription}"
-            ))?)
-            .send(&self.client().await?)
+            .invoice_now(true);
+        let key = idempotent(&format!("creditgate-one-subscription-{subscription}"))?;
+        let result = stripe
+            .send(&cancel, Some(&key), "cancel duplicate Stripe subscription")
             .await;
         let Err(e) = result else {
             return Ok(());
         };
         // Already canceled (by a concurrent delivery, or by the user): done.
-        let now = RetrieveSubscription::new(subscription)
-            .send(&self.client().await?)
-            .await
-            .map_err(|e| PortError::new("read Stripe subscription", e))?;
+        let now = stripe
+            .call(
+                &RetrieveSubscription::new(subscription),
+                "read Stripe subscription",
+            )
+            .await?;
         match SubStatus::parse(now.status.as_str()) {
             Some(status) if !status.is_live() => Ok(()),
             _ => Err(PortError::new("cancel duplicate Stripe subscription", e)),
@@ -231,12 +241,16 @@ impl Payments for StripeState {
         customer: &StripeCustomerId,
         return_url: &str,
     ) -> Result<String, PortError> {
-        let session = CreateBillingPortalSession::new()
-            .customer(customer.as_str())
-            .return_url(return_url)
-            .send(&self.client().await?)
-            .await
-            .map_err(|e| PortError::new("create Stripe billing portal session", e))?;
+        let session = self
+            .stripe()
+            .await?
+            .call(
+                &CreateBillingPortalSession::new()
+                    .customer(customer.as_str())
+                    .return_url(return_url),
+                "create Stripe billing portal session",
+            )
+            .await?;
         Ok(session.url)
     }
 }

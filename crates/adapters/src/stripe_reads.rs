@@ -5,7 +5,6 @@
 use domain::facts::{ChargeFacts, InvoiceFacts, SubStatus, SubscriptionFacts};
 use domain::ids::{Email, StripeCustomerId};
 use domain::ports::{PortError, SessionFacts, SessionMode, StripeReads};
-use stripe::{Client, StripeError};
 use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::subscription::RetrieveSubscription;
 use stripe_checkout::checkout_session::{
@@ -18,7 +17,7 @@ use stripe_shared::{
 };
 
 use crate::secrets::StripeSecretSource;
-use crate::stripe_api::is_missing;
+use crate::stripe_api::RetryingClient;
 
 /// Stripe through the client built from the current secret (see [`crate::secrets`]).
 #[derive(Clone, Debug)]
@@ -31,21 +30,14 @@ impl StripeState {
         Self { secrets }
     }
 
-    /// The client for the secret key in force now (read from Secrets Manager if not cached).
-    pub async fn client(&self) -> Result<Client, PortError> {
-        Ok(self.secrets.current().await?.stripe.clone())
+    /// The client for the secret key in force now (read from Secrets Manager if not cached),
+    /// retrying what Stripe answers 429 (see [`crate::stripe_api::Backoff`]).
+    pub async fn stripe(&self) -> Result<RetryingClient, PortError> {
+        self.secrets.stripe().await
     }
 
     pub fn secrets(&self) -> &StripeSecretSource {
         &self.secrets
-    }
-}
-
-fn found<T>(result: Result<T, StripeError>, what: &'static str) -> Result<Option<T>, PortError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(PortError::new(what, e)),
     }
 }
 
@@ -69,12 +61,10 @@ fn charge_facts(charge: Charge) -> ChargeFacts {
 
 impl StripeReads for StripeState {
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionFacts>, PortError> {
-        let Some(sub) = found(
-            RetrieveSubscription::new(id)
-                .send(&self.client().await?)
-                .await,
-            "read Stripe subscription",
-        )?
+        let stripe = self.stripe().await?;
+        let Some(sub) = stripe
+            .find(&RetrieveSubscription::new(id), "read Stripe subscription")
+            .await?
         else {
             return Ok(None);
         };
@@ -91,17 +81,17 @@ impl StripeReads for StripeState {
             .and_then(|i| i.id().as_ref().map(|id| id.to_string()));
         let latest_invoice = match invoice_id {
             None => None,
-            Some(invoice) => found(
-                RetrieveInvoice::new(invoice.as_str())
-                    .send(&self.client().await?)
-                    .await,
-                "read Stripe invoice",
-            )?
-            .map(|inv| InvoiceFacts {
-                id: invoice.clone(),
-                paid: inv.status == Some(InvoiceStatus::Paid),
-                created: inv.created,
-            }),
+            Some(invoice) => stripe
+                .find(
+                    &RetrieveInvoice::new(invoice.as_str()),
+                    "read Stripe invoice",
+                )
+                .await?
+                .map(|inv| InvoiceFacts {
+                    id: invoice.clone(),
+                    paid: inv.status == Some(InvoiceStatus::Paid),
+                    created: inv.created,
+                }),
         };
         Ok(Some(SubscriptionFacts {
             id: sub.id.to_string(),
@@ -118,21 +108,23 @@ impl StripeReads for StripeState {
     }
 
     async fn checkout_session(&self, id: &str) -> Result<Option<SessionFacts>, PortError> {
-        let Some(session) = found(
-            RetrieveCheckoutSession::new(id)
-                .send(&self.client().await?)
-                .await,
-            "read Stripe checkout session",
-        )?
+        let stripe = self.stripe().await?;
+        let Some(session) = stripe
+            .find(
+                &RetrieveCheckoutSession::new(id),
+                "read Stripe checkout session",
+            )
+            .await?
         else {
             return Ok(None);
         };
         let mut items = Vec::new();
-        let lines = ListLineItemsCheckoutSession::new(id)
-            .limit(100)
-            .send(&self.client().await?)
-            .await
-            .map_err(|e| PortError::new("read Stripe checkout line items", e))?;
+        let lines = stripe
+            .call(
+                &ListLineItemsCheckoutSession::new(id).limit(100),
+                "read Stripe checkout line items",
+            )
+            .await?;
         for line in lines.data {
             items.push((
                 line.price.and_then(|p| p.lookup_key),
@@ -172,30 +164,37 @@ impl StripeReads for StripeState {
     }
 
     async fn charge(&self, id: &str) -> Result<Option<ChargeFacts>, PortError> {
-        Ok(found(
-            RetrieveCharge::new(id).send(&self.client().await?).await,
-            "read Stripe charge",
-        )?
-        .map(charge_facts))
+        Ok(self
+            .stripe()
+            .await?
+            .find(&RetrieveCharge::new(id), "read Stripe charge")
+            .await?
+            .map(charge_facts))
     }
 
     async fn session_for_payment(&self, payment_intent: &str) -> Result<Option<String>, PortError> {
-        let list = ListCheckoutSession::new()
-            .payment_intent(payment_intent)
-            .limit(1)
-            .send(&self.client().await?)
-            .await
-            .map_err(|e| PortError::new("find Stripe checkout session", e))?;
+        let list = self
+            .stripe()
+            .await?
+            .call(
+                &ListCheckoutSession::new()
+                    .payment_intent(payment_intent)
+                    .limit(1),
+                "find Stripe checkout session",
+            )
+            .await?;
         Ok(list.data.first().map(|s| s.id.to_string()))
     }
 
     async fn payment_charge(&self, payment_intent: &str) -> Result<Option<ChargeFacts>, PortError> {
-        let Some(intent) = found(
-            RetrievePaymentIntent::new(payment_intent)
-                .send(&self.client().await?)
-                .await,
-            "read Stripe payment intent",
-        )?
+        let Some(intent) = self
+            .stripe()
+            .await?
+            .find(
+                &RetrievePaymentIntent::new(payment_intent),
+                "read Stripe payment intent",
+            )
+            .await?
         else {
             return Ok(None);
         };
@@ -206,12 +205,14 @@ impl StripeReads for StripeState {
     }
 
     async fn event_payload(&self, id: &str) -> Result<Option<String>, PortError> {
-        let Some(event) = found(
-            stripe_core::event::RetrieveEvent::new(id)
-                .send(&self.client().await?)
-                .await,
-            "read Stripe event",
-        )?
+        let Some(event) = self
+            .stripe()
+            .await?
+            .find(
+                &stripe_core::event::RetrieveEvent::new(id),
+                "read Stripe event",
+            )
+            .await?
         else {
             return Ok(None);
         };
@@ -223,7 +224,7 @@ impl StripeReads for StripeState {
         since: i64,
         undelivered_only: bool,
     ) -> Result<Vec<String>, PortError> {
-        let client = self.client().await?;
+        let stripe = self.stripe().await?;
         let mut found = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -236,10 +237,7 @@ impl StripeReads for StripeState {
             if let Some(a) = &after {
                 req = req.starting_after(a.clone());
             }
-            let page = req
-                .send(&client)
-                .await
-                .map_err(|e| PortError::new("list Stripe events", e))?;
+            let page = stripe.call(&req, "list Stripe events").await?;
             for event in &page.data {
                 found.push((event.created, webhook_payload(event)?));
             }

@@ -61,17 +61,24 @@ impl StripeConfig {
 
     /// The secret source; nothing is read until first use.
     pub fn source(&self, aws: &aws_config::SdkConfig) -> StripeSecretSource {
-        self.source_with_timeout(aws, crate::stripe_api::TIMEOUT)
+        self.source_with_limits(
+            aws,
+            crate::stripe_api::TIMEOUT,
+            crate::stripe_api::Backoff::DEFAULT,
+        )
     }
 
-    /// The secret source whose Stripe calls time out after `stripe_timeout`.
-    pub fn source_with_timeout(
+    /// The secret source whose Stripe calls time out after `stripe_timeout` (each attempt)
+    /// and retry a 429 as `stripe_backoff` says.
+    pub fn source_with_limits(
         &self,
         aws: &aws_config::SdkConfig,
         stripe_timeout: std::time::Duration,
+        stripe_backoff: crate::stripe_api::Backoff,
     ) -> StripeSecretSource {
         let options = SourceOptions {
             stripe_timeout,
+            stripe_backoff,
             ..SourceOptions::new(self.api_base.clone())
         };
         match &self.secret {

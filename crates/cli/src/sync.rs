@@ -20,9 +20,10 @@ pub async fn run(plans: &Path, dry_run: bool) -> anyhow::Result<()> {
     let aws = adapters::aws::sdk_config().await;
     let stripe = adapters::wiring::StripeConfig::for_tools(&env)?
         .state(&aws)
-        .client()
+        .stripe()
         .await
-        .context("read the Stripe secret")?;
+        .context("read the Stripe secret")?
+        .client;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
 
     let before = stripe_api::read_catalogue(&stripe, &catalogue)

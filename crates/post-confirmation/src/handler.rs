@@ -16,6 +16,14 @@ use serde_json::Value;
 /// DynamoDB and Step Functions calls.
 pub const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// A rate-limited Stripe call is tried three times, after about 250 ms and 500 ms (at most
+/// 750 ms of waiting): with the 3 s attempt that still ends before Cognito's 5 s, and Cognito's
+/// own retry (same idempotency key) does the rest.
+pub const STRIPE_BACKOFF: adapters::stripe_api::Backoff = adapters::stripe_api::Backoff {
+    attempts: 3,
+    first_wait: std::time::Duration::from_millis(250),
+};
+
 #[derive(Debug)]
 pub struct Config {
     pub table_name: String,

@@ -20,4 +20,4 @@
 
 pub mod handler;
 
-pub use handler::{Config, Deps, STRIPE_TIMEOUT, handle};
+pub use handler::{Config, Deps, STRIPE_BACKOFF, STRIPE_TIMEOUT, handle};

@@ -4,7 +4,7 @@ use adapters::stripe_api::StripeBilling;
 use anyhow::Context;
 use domain::catalogue::Catalogue;
 use lambda_runtime::{run, service_fn};
-use post_confirmation::{Config, Deps, STRIPE_TIMEOUT, handle};
+use post_confirmation::{Config, Deps, STRIPE_BACKOFF, STRIPE_TIMEOUT, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -15,7 +15,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let aws = adapters::aws::sdk_config().await;
         anyhow::Ok(Deps {
             accounts: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name),
-            billing: StripeBilling::new(config.stripe.source_with_timeout(&aws, STRIPE_TIMEOUT)),
+            billing: StripeBilling::new(config.stripe.source_with_limits(
+                &aws,
+                STRIPE_TIMEOUT,
+                STRIPE_BACKOFF,
+            )),
             scheduler: StepFunctionsScheduler::new(
                 aws_sdk_sfn::Client::new(&aws),
                 config.credit_manager_arn,

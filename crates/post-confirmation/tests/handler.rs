@@ -213,3 +213,12 @@ async fn the_injected_period_reaches_the_credit_manager() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+#[test]
+fn a_rate_limited_stripe_call_still_ends_inside_cognitos_five_seconds() {
+    // Refusals come back at once; what can take long is the waits and the one attempt that
+    // runs (a timed-out attempt is not retried by the backoff).
+    let worst =
+        post_confirmation::STRIPE_BACKOFF.max_total_wait() + post_confirmation::STRIPE_TIMEOUT;
+    assert!(worst < std::time::Duration::from_secs(4), "{worst:?}");
+}
