@@ -4,6 +4,7 @@
 
 mod account;
 mod api;
+mod credit_limits;
 mod credit_manager;
 mod event_ledger;
 mod metering;

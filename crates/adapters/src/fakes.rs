@@ -251,8 +251,12 @@ impl Ledger for InMemoryAccounts {
         if packs.contains_key(&key) {
             return Ok(Saved::Conflict);
         }
+        // Capped at what a balance can hold, as the DynamoDB adapter does.
         profile.purchased = Credits::new(
-            profile.purchased.get() + grant.credits.get().saturating_sub(grant.removed.get()),
+            profile
+                .purchased
+                .get()
+                .saturating_add(grant.credits.get().saturating_sub(grant.removed.get())),
         );
         packs.insert(key, grant.clone());
         Ok(Saved::Written)

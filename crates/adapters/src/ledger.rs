@@ -38,6 +38,10 @@ pub struct GrantItem {
     pub created_at: String,
 }
 
+/// A pack grant whose profile keeps changing under it (spends racing the capped write) is
+/// tried this many times, then reported (the webhook answers 500 and Stripe retries).
+const PACK_ATTEMPTS: usize = 4;
+
 pub fn grant_sk(source: &str) -> String {
     format!("GRANT#{source}")
 }
@@ -504,23 +508,84 @@ impl Ledger for DynamoStore {
             .build()
             .map_err(build)?;
         let net = grant.credits.get().saturating_sub(grant.removed.get());
-        let update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(user_pk(sub), PROFILE_SK.to_owned())))
-            .update_expression("SET purchased = purchased + :net, updated_at = :now")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":net", n(net))
-            .expression_attribute_values(":now", s(now()))
-            .build()
-            .map_err(build)?;
-        self.transact(
-            vec![
-                TransactWriteItem::builder().put(put).build(),
-                TransactWriteItem::builder().update(update).build(),
-            ],
-            "record pack grant",
+        // DynamoDB adds beyond u64::MAX without complaint, and such a profile no longer
+        // decodes: the sum is capped at u64::MAX, as the domain's own sums saturate. The usual
+        // write adds while `purchased` leaves room; a refusal is looked at (one read) and, if
+        // the room was what lacked, the balance is set to the cap instead.
+        let room = u64::MAX - net;
+        let profile = |expression: &str, condition: &str| {
+            Update::builder()
+                .table_name(self.table())
+                .set_key(Some(key(user_pk(sub), PROFILE_SK.to_owned())))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .expression_attribute_values(":room", n(room))
+                .expression_attribute_values(":now", s(now()))
+        };
+        let add = profile(
+            "SET purchased = purchased + :net, updated_at = :now",
+            "attribute_exists(pk) AND purchased <= :room",
         )
-        .await
+        .expression_attribute_values(":net", n(net))
+        .build()
+        .map_err(build)?;
+        let cap = profile(
+            "SET purchased = :max, updated_at = :now",
+            "attribute_exists(pk) AND purchased > :room",
+        )
+        .expression_attribute_values(":max", n(u64::MAX))
+        .build()
+        .map_err(build)?;
+        let with = |update: Update| {
+            vec![
+                TransactWriteItem::builder().put(put.clone()).build(),
+                TransactWriteItem::builder().update(update).build(),
+            ]
+        };
+        for _ in 0..PACK_ATTEMPTS {
+            if self
+                .transact(with(add.clone()), "record pack grant")
+                .await?
+                == Saved::Written
+            {
+                return Ok(Saved::Written);
+            }
+            // Refused: the grant is recorded already, there is no profile, or no room.
+            if self
+                .get(user_pk(sub), grant_sk(&grant.session))
+                .await?
+                .is_some()
+            {
+                return Ok(Saved::Conflict);
+            }
+            let Some(profile) = self.get(user_pk(sub), PROFILE_SK.to_owned()).await? else {
+                return Ok(Saved::Conflict);
+            };
+            let purchased = profile
+                .get("purchased")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(p) = purchased.filter(|p| *p > room)
+                && self
+                    .transact(with(cap.clone()), "record pack grant")
+                    .await?
+                    == Saved::Written
+            {
+                let beyond = u128::from(p) + u128::from(net) - u128::from(u64::MAX);
+                tracing::warn!(
+                    user_sub = %sub,
+                    session = %grant.session,
+                    lost = u64::try_from(beyond).unwrap_or(u64::MAX),
+                    "pack credits capped at u64::MAX: the balance cannot hold more"
+                );
+                return Ok(Saved::Written);
+            }
+            // A metered spend moved `purchased` in between: try again.
+        }
+        Err(PortError::new(
+            "record pack grant",
+            format!("purchased kept changing over {PACK_ATTEMPTS} attempts"),
+        ))
     }
 
     async fn revoke_pack(

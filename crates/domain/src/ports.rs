@@ -356,7 +356,8 @@ pub trait Ledger {
         payment_intent: &str,
     ) -> impl Future<Output = Result<Option<crate::writes::PackGrant>, PortError>> + Send;
 
-    /// Writes the pack's ledger entry (only if new) and adds `credits - revoked` to `purchased`.
+    /// Writes the pack's ledger entry (only if new) and adds `credits - revoked` to `purchased`,
+    /// capped at u64::MAX (the most a balance holds; the domain's sums saturate the same way).
     fn record_pack(
         &self,
         sub: &UserSub,
