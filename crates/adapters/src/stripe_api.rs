@@ -439,8 +439,7 @@ pub async fn apply_change(client: &Client, change: &Change, run_id: &str) -> Res
 
 #[cfg(test)]
 mod backoff_tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use super::*;
 
@@ -561,47 +560,6 @@ mod backoff_tests {
             let (result, attempts, waits) = run(Backoff::DEFAULT, vec![error], 1.0).await;
             assert!(result.is_err());
             assert_eq!((attempts, waits.len()), (1, 0));
-        }
-    }
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if let Ok(mut b) = self.0.lock() {
-                b.extend_from_slice(buf);
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn each_retry_logs_one_warn_with_the_metric_and_the_operation() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let (result, _, _) = run(Backoff::DEFAULT, vec![rate_limited(), rate_limited()], 1.0).await;
-        assert!(result.is_ok());
-        let text = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default())
-            .unwrap_or_default();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        assert_eq!(lines.len(), 2, "{text}");
-        for (line, attempt) in lines.iter().zip(1..) {
-            assert_eq!(line["level"], "WARN");
-            assert_eq!(line["fields"]["metric"], "stripe_rate_limited");
-            assert_eq!(line["fields"]["operation"], "test operation");
-            assert_eq!(line["fields"]["attempt"], attempt);
         }
     }
 }
