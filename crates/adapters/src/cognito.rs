@@ -8,7 +8,7 @@
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, UserType};
 use domain::ids::{Email, PlanId, UserSub};
-use domain::ports::{Directory, NewUser, PortError};
+use domain::ports::{Directory, DirectoryEntry, NewUser, PortError};
 use domain::profile::Access;
 
 #[derive(Clone)]
@@ -96,6 +96,38 @@ impl Directory for CognitoDirectory {
             }
         }
         Ok(())
+    }
+
+    async fn entry(&self, sub: &UserSub) -> Result<Option<DirectoryEntry>, PortError> {
+        let user = match self
+            .client
+            .admin_get_user()
+            .user_pool_id(&self.pool)
+            .username(sub.to_string())
+            .send()
+            .await
+        {
+            Ok(user) => user,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_user_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(PortError::new("read Cognito user", e)),
+        };
+        let attribute = |name: &str| {
+            user.user_attributes()
+                .iter()
+                .find(|a| a.name() == name)
+                .and_then(|a| a.value())
+                .map(str::to_owned)
+        };
+        Ok(Some(DirectoryEntry {
+            plan: attribute("custom:plan"),
+            access: attribute("custom:access"),
+            enabled: user.enabled(),
+        }))
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<UserSub>, PortError> {

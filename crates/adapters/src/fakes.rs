@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use domain::ids::{ApiKeyHash, Credits, Email, PlanId, StripeCustomerId, UserSub};
 use domain::metering::{Balances, Meter, Snapshot, SpendResult};
 use domain::ports::{
-    Accounts, Billing, Created, Directory, Ledger, ManagerRun, PortError, Saved, Scheduler, Started,
+    Accounts, Billing, Created, Directory, DirectoryEntry, Ledger, ManagerRun, PortError, Saved,
+    Scheduler, Started,
 };
 use domain::profile::Access;
 use domain::profile::Profile;
@@ -435,6 +436,15 @@ impl Directory for FakeDirectory {
             user.enabled = access == Access::Active;
         }
         Ok(())
+    }
+
+    async fn entry(&self, sub: &UserSub) -> Result<Option<DirectoryEntry>, PortError> {
+        self.fail.check("read Cognito user")?;
+        Ok(lock(&self.users).get(sub.as_str()).map(|u| DirectoryEntry {
+            plan: u.plan.clone(),
+            access: u.access.clone(),
+            enabled: u.enabled,
+        }))
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<UserSub>, PortError> {

@@ -204,6 +204,38 @@ impl StripeReads for StripeState {
         }
     }
 
+    async fn paid_pack_sessions(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Vec<String>, PortError> {
+        let stripe = self.stripe().await?;
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut req = ListCheckoutSession::new()
+                .customer(customer.as_str())
+                .status(CheckoutSessionStatus::Complete)
+                .limit(100);
+            if let Some(a) = &after {
+                req = req.starting_after(a.clone());
+            }
+            let page = stripe.call(&req, "list Stripe checkout sessions").await?;
+            ids.extend(
+                page.data
+                    .iter()
+                    .filter(|s| {
+                        s.mode == CheckoutSessionMode::Payment
+                            && s.payment_status == CheckoutSessionPaymentStatus::Paid
+                    })
+                    .map(|s| s.id.to_string()),
+            );
+            after = page.data.last().map(|s| s.id.to_string());
+            if !page.has_more || after.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+
     async fn event_payload(&self, id: &str) -> Result<Option<String>, PortError> {
         let Some(event) = self
             .stripe()

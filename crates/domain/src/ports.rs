@@ -225,6 +225,13 @@ pub trait StripeReads {
         payment_intent: &str,
     ) -> impl Future<Output = Result<Option<crate::facts::ChargeFacts>, PortError>> + Send;
 
+    /// The ids of the customer's Checkout Sessions in payment mode that are complete and paid
+    /// (the credit packs it bought), for reconciliation.
+    fn paid_pack_sessions(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+
     /// An event as Stripe delivers it (the JSON a webhook receives), for replays; `None` if
     /// Stripe no longer has it (events are kept 30 days).
     fn event_payload(
@@ -253,6 +260,13 @@ pub trait Directory {
         access: crate::profile::Access,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
+    /// What the directory holds for the user now (`None`: no such user), for reconciliation
+    /// to compare with the profile: attributes can be changed outside creditgate.
+    fn entry(
+        &self,
+        sub: &UserSub,
+    ) -> impl Future<Output = Result<Option<DirectoryEntry>, PortError>> + Send;
+
     /// Any user whose email attribute is `email`, verified or not. Used only to decide that a
     /// pay-first purchase must be held, never to bind a payment to that user.
     fn find_by_email(
@@ -264,6 +278,23 @@ pub trait Directory {
     /// A user already there with that email is never returned: the answer is `EmailTaken`.
     fn create_user(&self, email: &Email)
     -> impl Future<Output = Result<NewUser, PortError>> + Send;
+}
+
+/// A user as the directory holds it: `custom:plan`, `custom:access`, enabled or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub plan: Option<String>,
+    pub access: Option<String>,
+    pub enabled: bool,
+}
+
+impl DirectoryEntry {
+    /// Whether it says what [`Directory::sync_user`] with `plan` and `access` would make it say.
+    pub fn agrees(&self, plan: &PlanId, access: crate::profile::Access) -> bool {
+        self.plan.as_deref() == Some(plan.as_str())
+            && self.access.as_deref() == Some(access.as_str())
+            && self.enabled == (access == crate::profile::Access::Active)
+    }
 }
 
 /// What creating a pay-first buyer's user came to.

@@ -13,28 +13,38 @@
 
 use crate::facts::SubscriptionState;
 use crate::ids::{PlanId, UserSub};
+use crate::lifecycle::revoked_share;
 use crate::ports::{
-    Accounts, Directory, Ledger, Payments, PortError, Scheduler, StripeReads, error_chain,
+    Accounts, Directory, DirectoryEntry, Ledger, Payments, PortError, Scheduler, StripeReads,
+    error_chain,
 };
 use crate::profile::{Access, Profile};
 use crate::stripe_events::{HandleError, Lifecycle};
 
-/// What the webhook owns of a profile: what reconciliation compares.
+/// What the webhook owns of a user: what reconciliation compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standing {
     pub plan: PlanId,
     pub access: Access,
     pub subscription: Option<SubscriptionState>,
     pub allowance_source: Option<String>,
+    /// What Cognito holds (`None`: no such user there), changed outside creditgate or not.
+    pub directory: Option<DirectoryEntry>,
+    /// Every pack Stripe says the user paid for: (session, its grant's credits and revoked
+    /// credits, `None` while no grant is recorded).
+    pub packs: Vec<(String, Option<(u64, u64)>)>,
 }
 
-impl From<&Profile> for Standing {
-    fn from(p: &Profile) -> Self {
+impl Standing {
+    /// The profile's part, without Cognito and packs (see [`standing`]).
+    fn of(p: &Profile) -> Self {
         Self {
             plan: p.plan.clone(),
             access: p.access,
             subscription: p.subscription.clone(),
             allowance_source: p.allowance_source.clone(),
+            directory: None,
+            packs: Vec::new(),
         }
     }
 }
@@ -219,18 +229,79 @@ where
     let Some(profile) = lifecycle.store.profile(sub).await? else {
         return Ok(None);
     };
+    let before = standing(lifecycle, &profile).await?;
     let target = match lifecycle.one_subscription(&profile).await? {
         Some(keep) => Some(keep),
         None => profile.subscription.as_ref().map(|s| s.id.clone()),
     };
-    let Some(subscription) = target else {
-        // No subscription, live or followed: nothing in Stripe says otherwise than Free.
-        return Ok(None);
-    };
-    lifecycle.sync_subscription(&subscription, now).await?;
+    // No subscription, live or followed: nothing in Stripe says otherwise than Free.
+    if let Some(subscription) = target {
+        lifecycle.sync_subscription(&subscription, now).await?;
+    }
+    // Packs: one paid for with no grant is granted, a refund or dispute no event reported is
+    // taken back, each through the webhook's own handling of that event.
+    for (session, grant) in &before.packs {
+        match grant {
+            None => {
+                lifecycle.checkout_completed(session, now).await?;
+            }
+            Some(_) => {
+                let Some(pack) = lifecycle.store.pack_grant(sub, session).await? else {
+                    continue;
+                };
+                let Some(pi) = &pack.payment_intent else {
+                    continue;
+                };
+                if let Some(charge) = lifecycle.stripe.payment_charge(pi).await?
+                    && revoked_share(pack.credits, Some(&charge)) > pack.revoked
+                {
+                    lifecycle.charge_changed(&charge.id, now).await?;
+                }
+            }
+        }
+    }
     let Some(after) = lifecycle.store.profile(sub).await? else {
         return Ok(None);
     };
-    let (before, after) = (Standing::from(&profile), Standing::from(&after));
+    // Cognito: attributes changed by hand since creditgate last set them are set again. (A
+    // profile creditgate never synced has nothing there yet; `sync_subscription` syncs it.)
+    if let Some(entry) = &before.directory
+        && after.directory_synced.is_some()
+        && !entry.agrees(&after.plan, after.access)
+    {
+        lifecycle
+            .directory
+            .sync_user(sub, &after.plan, after.access)
+            .await?;
+    }
+    let after = standing(lifecycle, &after).await?;
     Ok((before != after).then_some((before, after)))
+}
+
+/// The user's standing: the profile's part, what Cognito holds, and the packs Stripe says
+/// were paid for with what their grants record.
+async fn standing<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    profile: &Profile,
+) -> Result<Standing, HandleError>
+where
+    St: Accounts + Ledger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let mut standing = Standing::of(profile);
+    standing.directory = lifecycle.directory.entry(&profile.sub).await?;
+    for customer in profile.customers() {
+        for session in lifecycle.stripe.paid_pack_sessions(&customer).await? {
+            let grant = lifecycle
+                .store
+                .pack_grant(&profile.sub, &session)
+                .await?
+                .map(|g| (g.credits.get(), g.revoked.get()));
+            standing.packs.push((session, grant));
+        }
+    }
+    standing.packs.sort();
+    Ok(standing)
 }

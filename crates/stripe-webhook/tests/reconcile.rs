@@ -265,12 +265,115 @@ async fn a_run_short_of_time_answers_a_cursor_and_the_next_run_goes_on_from_it()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(
-        (rest.checked, rest.events_replayed, rest.failed, rest.resume.clone()),
+        (
+            rest.checked,
+            rest.events_replayed,
+            rest.failed,
+            rest.resume.clone()
+        ),
         (3, 0, 0, None),
         "{rest:?}"
     );
     let answer = serde_json::to_value(&rest)?;
     assert!(answer.get("resume").is_none(), "{answer}");
     assert_eq!(profile(&deps, "user-5").await?.plan.as_str(), "basic");
+    Ok(())
+}
+
+/// A pack whose checkout completion never arrived is granted, and a refund of another pack that
+/// no event reported is taken back: both through the webhook's own handling, once.
+#[tokio::test]
+async fn a_pack_never_granted_and_a_refund_never_reported_are_repaired_once() -> anyhow::Result<()>
+{
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    let customer = user(&stripe, &deps, "user-1").await?;
+    let first = stripe
+        .checkout(
+            Some(&customer),
+            Some("user-1"),
+            "creditgate_basic_pack",
+            None,
+        )
+        .await?;
+    // The first pack's events arrive; then nothing more does.
+    for payload in stripe.events().await? {
+        deliver(&deps, &payload).await?;
+    }
+    assert_eq!(profile(&deps, "user-1").await?.purchased.get(), 1_000);
+    stripe.dead_endpoint().await?;
+    stripe
+        .checkout(
+            Some(&customer),
+            Some("user-1"),
+            "creditgate_basic_pack",
+            None,
+        )
+        .await?;
+    let pi = first["payment_intent"].as_str().unwrap_or_default();
+    stripe
+        .call(
+            "POST",
+            "/v1/refunds",
+            &format!("payment_intent={pi}&amount=250"),
+        )
+        .await?;
+    assert_eq!(profile(&deps, "user-1").await?.purchased.get(), 1_000);
+
+    let (report, seen) = run(&deps).await?;
+    assert_eq!(
+        report,
+        Report {
+            checked: 1,
+            drifted: 1,
+            repaired: 1,
+            failed: 0
+        },
+        "{seen:?}"
+    );
+    // 1,000 for the first pack less the half refunded (250 of 500), 1,000 for the second.
+    assert_eq!(profile(&deps, "user-1").await?.purchased.get(), 1_500);
+    let (again, _) = run(&deps).await?;
+    assert_eq!((again.drifted, again.failed), (0, 0), "{again:?}");
+    assert_eq!(profile(&deps, "user-1").await?.purchased.get(), 1_500);
+    Ok(())
+}
+
+/// Cognito attributes changed outside creditgate (by hand in the console, by another tool) are
+/// found and set back to what the profile says; the user is enabled again.
+#[tokio::test]
+async fn cognito_attributes_changed_outside_creditgate_are_set_back() -> anyhow::Result<()> {
+    let (stripe, deps, _, _) = subscribed("creditgate_basic_subscription").await?;
+    for payload in stripe.events().await? {
+        deliver(&deps, &payload).await?;
+    }
+    let entry = |deps: &TestDeps| {
+        deps.lifecycle
+            .directory
+            .users
+            .lock()
+            .map(|u| u.get("user-1").cloned())
+            .ok()
+            .flatten()
+    };
+    assert_eq!(entry(&deps).and_then(|u| u.plan), Some("basic".into()));
+    let (quiet, _) = run(&deps).await?;
+    assert_eq!(quiet.drifted, 0, "{quiet:?}");
+
+    if let Ok(mut users) = deps.lifecycle.directory.users.lock()
+        && let Some(u) = users.get_mut("user-1")
+    {
+        u.plan = Some("power".into());
+        u.enabled = false;
+    }
+    let (report, seen) = run(&deps).await?;
+    assert_eq!((report.drifted, report.repaired), (1, 1), "{seen:?}");
+    let u = entry(&deps).ok_or_else(|| anyhow::anyhow!("no Cognito user"))?;
+    assert_eq!(
+        (u.plan.as_deref(), u.access.as_deref(), u.enabled),
+        (Some("basic"), Some("active"), true)
+    );
+    let (again, _) = run(&deps).await?;
+    assert_eq!(again.drifted, 0, "{again:?}");
     Ok(())
 }
