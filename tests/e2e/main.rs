@@ -7,6 +7,7 @@ mod api;
 mod credit_limits;
 mod credit_manager;
 mod event_ledger;
+mod faults;
 mod metering;
 mod operations;
 mod plans_sync;

@@ -135,6 +135,7 @@ async fn a_stalled_dynamodb_fails_the_delivery_in_time_and_the_retry_converges()
         StackOptions {
             moto_port: Some(moto_port),
             env: vec![("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url())],
+            ..StackOptions::default()
         },
     )
     .await?;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod faults;
 pub mod proxy;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,6 +87,8 @@ fn tail_logs(state_dir: &Path) -> String {
 pub struct StackOptions {
     /// moto's port (a free one if `None`), for a test that puts something in front of it.
     pub moto_port: Option<u16>,
+    /// The stripe-emulator's port (a free one if `None`), likewise.
+    pub emulator_port: Option<u16>,
     /// Extra variables for scripts/dev (e.g. `AWS_ENDPOINT_URL_DYNAMODB`, which it hands to the
     /// functions only).
     pub env: Vec<(String, String)>,
@@ -114,7 +117,13 @@ impl Stack {
                 options.moto_port.map_or_else(free_port, Ok)?.to_string(),
             )
             .envs(options.env)
-            .env("STRIPE_EMULATOR_PORT", free_port()?.to_string())
+            .env(
+                "STRIPE_EMULATOR_PORT",
+                options
+                    .emulator_port
+                    .map_or_else(free_port, Ok)?
+                    .to_string(),
+            )
             .env("WATCH_PORT", free_port()?.to_string())
             .env("FREE_PERIOD_SECONDS", free_period_seconds.to_string())
             .env("CREDITGATE_STATE_DIR", &state_dir)
