@@ -6,6 +6,7 @@ mod account;
 mod api;
 mod credit_limits;
 mod credit_manager;
+mod directory;
 mod event_ledger;
 mod faults;
 mod metering;
