@@ -517,11 +517,14 @@ impl Accounts for InMemoryAccounts {
     }
 }
 
+/// What a customer was created with: (Cognito sub, email).
+pub type CustomerParams = (String, String);
+
 #[derive(Default)]
 pub struct FakeBilling {
     /// idempotency key → (the parameters first sent with it, the customer), as Stripe keeps
     /// them: the same key with other parameters is refused.
-    pub by_key: Mutex<HashMap<String, ((String, String), StripeCustomerId)>>,
+    pub by_key: Mutex<HashMap<String, (CustomerParams, StripeCustomerId)>>,
     pub customers: Mutex<Vec<(StripeCustomerId, String)>>,
     pub fail: FailNext,
 }
