@@ -4,9 +4,9 @@
 
 mod account;
 mod api;
+mod contracts;
 mod credit_limits;
 mod credit_manager;
-mod directory;
 mod event_ledger;
 mod faults;
 mod metering;
