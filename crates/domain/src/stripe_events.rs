@@ -74,6 +74,92 @@ impl EventRef {
     }
 }
 
+/// The event types the webhook acts on: what its Stripe endpoint must be registered for
+/// (README, Deploying; `scripts/dev` registers the same list with the emulator).
+pub const HANDLED_TYPES: &[&str] = &[
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "customer.subscription.trial_will_end",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_succeeded",
+    "charge.refunded",
+    "charge.dispute.created",
+];
+
+/// What an event asks of creditgate, decided once from its type and the ids in its object
+/// (everything else is read from Stripe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A Checkout Session completed or its delayed payment succeeded.
+    CheckoutCompleted { session: String },
+    /// A subscription changed, or one of its invoices was paid: reconcile with it.
+    SyncSubscription { subscription: String },
+    TrialWillEnd {
+        subscription: String,
+        trial_end: i64,
+    },
+    /// An invoice payment failed: logged, then its subscription (if any) reconciled.
+    InvoicePaymentFailed {
+        invoice: String,
+        attempt_count: u64,
+        subscription: Option<String>,
+    },
+    /// A refund or a dispute of a charge.
+    ChargeChanged { charge: String },
+    /// Verified but nothing to do, and why (type not handled, an id missing).
+    Ignore(String),
+}
+
+impl EventRef {
+    /// What this event asks for: a typed action, or why it is ignored.
+    pub fn action(&self) -> Action {
+        let id = |what: &str, path: &[&str], make: fn(String) -> Action| {
+            self.object_str(path)
+                .map(make)
+                .unwrap_or_else(|| Action::Ignore(format!("{what} without id")))
+        };
+        match self.kind.as_str() {
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+                id("session", &["id"], |session| Action::CheckoutCompleted {
+                    session,
+                })
+            }
+            "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted"
+            | "customer.subscription.paused"
+            | "customer.subscription.resumed" => id("subscription", &["id"], |subscription| {
+                Action::SyncSubscription { subscription }
+            }),
+            "customer.subscription.trial_will_end" => Action::TrialWillEnd {
+                subscription: self.object_str(&["id"]).unwrap_or_default(),
+                trial_end: self.object["trial_end"].as_i64().unwrap_or_default(),
+            },
+            "invoice.payment_failed" => Action::InvoicePaymentFailed {
+                invoice: self.object_str(&["id"]).unwrap_or_default(),
+                attempt_count: self.object["attempt_count"].as_u64().unwrap_or_default(),
+                subscription: self.invoice_subscription(),
+            },
+            "invoice.paid" | "invoice.payment_succeeded" => match self.invoice_subscription() {
+                Some(subscription) => Action::SyncSubscription { subscription },
+                None => Action::Ignore("invoice without a subscription".into()),
+            },
+            "charge.refunded" => id("charge", &["id"], |charge| Action::ChargeChanged { charge }),
+            "charge.dispute.created" => match self.object_str(&["charge"]) {
+                Some(charge) => Action::ChargeChanged { charge },
+                None => Action::Ignore("dispute without a charge".into()),
+            },
+            other => Action::Ignore(format!("{other} is not handled")),
+        }
+    }
+}
+
 /// What handling an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
@@ -159,49 +245,33 @@ where
     S: Scheduler + Sync,
 {
     pub async fn handle(&self, event: &EventRef) -> Result<Handled, HandleError> {
-        match event.kind.as_str() {
-            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-                match event.object_str(&["id"]) {
-                    Some(id) => self.checkout_completed(&id, event.created).await,
-                    None => Ok(Handled::Ignored("session without id".into())),
-                }
+        match event.action() {
+            Action::CheckoutCompleted { session } => {
+                self.checkout_completed(&session, event.created).await
             }
-            "customer.subscription.created"
-            | "customer.subscription.updated"
-            | "customer.subscription.deleted"
-            | "customer.subscription.paused"
-            | "customer.subscription.resumed" => match event.object_str(&["id"]) {
-                Some(id) => self.sync_subscription(&id, event.created).await,
-                None => Ok(Handled::Ignored("subscription without id".into())),
-            },
-            "customer.subscription.trial_will_end" => {
-                let id = event.object_str(&["id"]).unwrap_or_default();
-                let ends = event.object["trial_end"].as_i64().unwrap_or_default();
-                tracing::info!(subscription = %id, trial_end = ends, "trial ends soon: notify the user");
+            Action::SyncSubscription { subscription } => {
+                self.sync_subscription(&subscription, event.created).await
+            }
+            Action::TrialWillEnd {
+                subscription,
+                trial_end,
+            } => {
+                tracing::info!(subscription = %subscription, trial_end, "trial ends soon: notify the user");
                 Ok(Handled::Applied("trial end noted for notification".into()))
             }
-            "invoice.paid" | "invoice.payment_failed" | "invoice.payment_succeeded" => {
-                if event.kind == "invoice.payment_failed" {
-                    tracing::warn!(
-                        invoice = %event.object_str(&["id"]).unwrap_or_default(),
-                        attempt_count = event.object["attempt_count"].as_u64().unwrap_or_default(),
-                        "invoice payment failed"
-                    );
-                }
-                match event.invoice_subscription() {
+            Action::InvoicePaymentFailed {
+                invoice,
+                attempt_count,
+                subscription,
+            } => {
+                tracing::warn!(invoice = %invoice, attempt_count, "invoice payment failed");
+                match subscription {
                     Some(id) => self.sync_subscription(&id, event.created).await,
                     None => Ok(Handled::Ignored("invoice without a subscription".into())),
                 }
             }
-            "charge.refunded" => match event.object_str(&["id"]) {
-                Some(id) => self.charge_changed(&id, event.created).await,
-                None => Ok(Handled::Ignored("charge without id".into())),
-            },
-            "charge.dispute.created" => match event.object_str(&["charge"]) {
-                Some(id) => self.charge_changed(&id, event.created).await,
-                None => Ok(Handled::Ignored("dispute without a charge".into())),
-            },
-            other => Ok(Handled::Ignored(format!("{other} is not handled"))),
+            Action::ChargeChanged { charge } => self.charge_changed(&charge, event.created).await,
+            Action::Ignore(why) => Ok(Handled::Ignored(why)),
         }
     }
 
