@@ -118,6 +118,32 @@ impl PlanId {
     }
 }
 
+/// The key of an allowance grant: the paid invoice and the plan it paid for, written
+/// `<invoice>:<plan>` (an upgrade within a period is a second grant for the same invoice; each
+/// pair grants at most once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSource {
+    pub invoice: String,
+    pub plan: PlanId,
+}
+
+impl GrantSource {
+    /// Reads `<invoice>:<plan>`; `None` for anything else (a pack's session id, say).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (invoice, plan) = raw.rsplit_once(':')?;
+        Some(Self {
+            invoice: invoice.to_owned(),
+            plan: PlanId::parse(plan).ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for GrantSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.invoice, self.plan)
+    }
+}
+
 impl Email {
     /// A deliberately small check: one `@` with something either side and no whitespace.
     /// Cognito has already verified the address; this only keeps garbage out of Stripe.
@@ -289,6 +315,18 @@ mod tests {
             err.as_deref().map(|e| e.contains("secret-person")),
             Some(false)
         );
+    }
+
+    #[test]
+    fn a_grant_source_reads_back_what_it_writes_and_nothing_else() {
+        let source = GrantSource {
+            invoice: "in_1Abc".into(),
+            plan: PlanId::parse("basic").unwrap_or_else(|_| unreachable!()),
+        };
+        assert_eq!(source.to_string(), "in_1Abc:basic");
+        assert_eq!(GrantSource::parse("in_1Abc:basic"), Some(source));
+        assert_eq!(GrantSource::parse("cs_test_pack"), None);
+        assert_eq!(GrantSource::parse("in_1:Not A Plan"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use crate::catalogue::Catalogue;
 use crate::facts::{ChargeFacts, SubStatus, SubscriptionFacts, SubscriptionState};
-use crate::ids::{Credits, PlanId};
+use crate::ids::{Credits, GrantSource, PlanId};
 use crate::ports::ManagerRun;
 use crate::profile::{Access, Profile};
 use crate::writes::{AllowanceWrite, GrantRecord, ProfileWrite};
@@ -136,7 +136,11 @@ pub enum LifecycleError {
 /// The grant key of an invoice for a plan: an upgrade within a period is a second grant for
 /// the same invoice, and each (invoice, plan) grants at most once.
 pub fn invoice_grant_source(invoice: &str, plan: &PlanId) -> String {
-    format!("{invoice}:{plan}")
+    GrantSource {
+        invoice: invoice.to_owned(),
+        plan: plan.clone(),
+    }
+    .to_string()
 }
 
 /// Whether the profile should follow `facts` rather than the subscription it follows now.
@@ -230,17 +234,16 @@ pub fn reconcile_subscription(
         && profile.allowance_source.as_deref() != Some(source.as_str())
         && !granted
     {
-        let same_invoice = profile
+        let previous = profile
             .allowance_source
             .as_deref()
-            .and_then(|s| s.rsplit_once(':'))
-            .is_some_and(|(invoice, _)| Some(invoice) == source.rsplit_once(':').map(|p| p.0));
-        let previous_credits = profile
-            .allowance_source
-            .as_deref()
-            .and_then(|s| s.rsplit_once(':'))
-            .and_then(|(_, p)| PlanId::parse(p).ok())
-            .and_then(|p| catalogue.get(&p).map(|p| p.credits()));
+            .and_then(GrantSource::parse);
+        let same_invoice = previous.as_ref().map(|p| &p.invoice)
+            == GrantSource::parse(&source).as_ref().map(|s| &s.invoice)
+            && previous.is_some();
+        let previous_credits = previous
+            .as_ref()
+            .and_then(|p| catalogue.get(&p.plan).map(|p| p.credits()));
         allowance = match previous_credits {
             // A downgrade within the period keeps no more than the new plan's credits.
             Some(prev) if same_invoice && plan.credits() < prev => AllowanceWrite::Cap {
