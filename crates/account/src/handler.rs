@@ -1,4 +1,4 @@
-use adapters::http::{ApiError, caller, json_object, json_response, verified_email};
+use adapters::http::{ApiError, NoFields, caller, flag, json_body, json_response, verified_email};
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
 use domain::account::{AccountError, me, me_without_profile};
@@ -59,7 +59,7 @@ where
     if path == "/purchases/claim" {
         return claim(deps, request, &sub).await;
     }
-    json_object(request, &[])?;
+    json_body::<NoFields>(request)?;
     let Some(profile) = store.profile(&sub).await.map_err(ApiError::internal)? else {
         return no_profile(deps, request, path).await;
     };
@@ -144,6 +144,14 @@ where
     Ok(json_response(StatusCode::OK, view))
 }
 
+/// `POST /purchases/claim`'s body as sent.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimBody {
+    session: Option<serde_json::Value>,
+    replace_subscription: Option<serde_json::Value>,
+}
+
 /// `POST /purchases/claim` `{"session": "cs_..."}`: a purchase held for the caller's verified
 /// email becomes the caller's.
 async fn claim<St, R, D, S>(
@@ -157,18 +165,15 @@ where
     D: Directory + Sync,
     S: Scheduler + Sync,
 {
-    let body = json_object(request, &["session", "replace_subscription"])?;
-    let replace = match body.get("replace_subscription") {
-        None => false,
-        Some(serde_json::Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "`replace_subscription` must be true or false",
-            ));
-        }
-    };
+    let body: ClaimBody = json_body(request)?;
+    let replace = flag(
+        body.replace_subscription.as_ref(),
+        "replace_subscription",
+        false,
+    )?;
     let session = body
-        .get("session")
+        .session
+        .as_ref()
         .and_then(|s| s.as_str())
         .filter(|s| s.starts_with("cs_") && s.len() <= 255)
         .ok_or_else(|| {

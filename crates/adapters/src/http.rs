@@ -8,7 +8,9 @@ use domain::stripe_events::ClaimError;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 pub fn json_response(status: StatusCode, body: Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
@@ -129,23 +131,37 @@ pub fn verified_email(request: &Request) -> Option<Email> {
 
 /// The body as a JSON object; an empty body is an empty object. Fields outside `allowed` are
 /// refused by name, so a typo never silently means the default.
-pub fn json_object(request: &Request, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
+/// The body as `T`: an empty body is `T::default()`; anything but a JSON object is refused, and
+/// so is a field `T` does not have (`#[serde(deny_unknown_fields)]`), the message naming it.
+/// Bodies keep each field as loose as its message needs (`Option<Value>`) and convert with
+/// `TryFrom` into what the handler uses, each refusal naming the field.
+pub fn json_body<T: DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
     let raw: &[u8] = request.body().as_ref();
     if raw.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+        return Ok(T::default());
     }
     let value: Value = serde_json::from_slice(raw)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(map) = value else {
+    if !value.is_object() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
-    };
-    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unknown field `{unknown}` (allowed: {})",
-            allowed.join(", ")
-        )));
     }
-    Ok(map)
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// A body that must hold no field at all.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+/// `true` or `false`, or `default` when absent; anything else refused, naming `field`.
+pub fn flag(value: Option<&Value>, field: &str, default: bool) -> Result<bool, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "`{field}` must be true or false"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -159,10 +175,16 @@ mod tests {
             .unwrap_or_default()
     }
 
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PlanBody {
+        plan: Option<Value>,
+    }
+
     #[test]
     fn bodies_must_be_objects_without_unknown_fields() {
-        assert!(json_object(&request(""), &["plan"]).is_ok_and(|m| m.is_empty()));
-        let err = |b| json_object(&request(b), &["plan"]).err().map(|e| e.message);
+        assert!(json_body::<PlanBody>(&request("")).is_ok_and(|b| b.plan.is_none()));
+        let err = |b| json_body::<PlanBody>(&request(b)).err().map(|e| e.message);
         assert!(err("[1]").is_some_and(|m| m.contains("JSON object")));
         assert!(err("{").is_some_and(|m| m.contains("not valid JSON")));
         assert!(err(r#"{"plna": "basic"}"#).is_some_and(|m| m.contains("`plna`")));

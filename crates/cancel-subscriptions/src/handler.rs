@@ -1,4 +1,4 @@
-use adapters::http::{ApiError, caller, json_object, json_response};
+use adapters::http::{ApiError, caller, flag, json_body, json_response};
 use domain::account::{CancelOutcome, cancel};
 use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
 use domain::stripe_events::Lifecycle;
@@ -20,16 +20,8 @@ where
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
     }
     let sub = caller(request)?;
-    let body = json_object(request, &["at_period_end"])?;
-    let at_period_end = match body.get("at_period_end") {
-        None => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "`at_period_end` must be true or false",
-            ));
-        }
-    };
+    let body: CancelBody = json_body(request)?;
+    let at_period_end = flag(body.at_period_end.as_ref(), "at_period_end", true)?;
     let outcome = cancel(
         lifecycle,
         &lifecycle.stripe,
@@ -68,6 +60,14 @@ where
             }),
         },
     ))
+}
+
+/// `POST /cancel`'s body as sent: `{"at_period_end": false}` cancels now (default: at the
+/// period's end).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    at_period_end: Option<Value>,
 }
 
 pub async fn handle<St, P, D, S>(

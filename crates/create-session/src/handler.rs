@@ -1,4 +1,4 @@
-use adapters::http::{ApiError, caller, json_object, json_response};
+use adapters::http::{ApiError, caller, json_body, json_response};
 use adapters::wiring::StripeConfig;
 use adapters::{ConfigError, Env};
 use domain::account::{CheckoutOutcome, CheckoutUrls, start_checkout};
@@ -6,7 +6,7 @@ use domain::catalogue::{Catalogue, SaleMode};
 use domain::ports::{Accounts, Payments};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[derive(Debug)]
 pub struct Config {
@@ -59,6 +59,47 @@ fn idempotency_key(request: &Request, sub: &domain::ids::UserSub) -> Result<Stri
     }
 }
 
+/// `POST /checkout`'s body as sent.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutBody {
+    plan: Option<Value>,
+    mode: Option<Value>,
+}
+
+/// What the caller asks to buy.
+struct Checkout {
+    plan: String,
+    mode: SaleMode,
+}
+
+impl TryFrom<CheckoutBody> for Checkout {
+    type Error = ApiError;
+
+    fn try_from(body: CheckoutBody) -> Result<Self, ApiError> {
+        let plan = body
+            .plan
+            .as_ref()
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "`plan` is required: a plan id from plans.json, e.g. \"basic\"",
+                )
+            })?
+            .to_owned();
+        let mode = match body.mode.as_ref().and_then(Value::as_str) {
+            Some("subscription") => SaleMode::Subscription,
+            Some("pack") => SaleMode::Pack,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "`mode` is required: \"subscription\" or \"pack\"",
+                ));
+            }
+        };
+        Ok(Self { plan, mode })
+    }
+}
+
 async fn serve<A, P>(deps: &Deps<A, P>, request: &Request) -> Result<Response<Body>, ApiError>
 where
     A: Accounts,
@@ -68,19 +109,8 @@ where
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
     }
     let sub = caller(request)?;
-    let body = json_object(request, &["plan", "mode"])?;
-    let plan = body.get("plan").and_then(|p| p.as_str()).ok_or_else(|| {
-        ApiError::bad_request("`plan` is required: a plan id from plans.json, e.g. \"basic\"")
-    })?;
-    let mode = match body.get("mode").and_then(|m| m.as_str()) {
-        Some("subscription") => SaleMode::Subscription,
-        Some("pack") => SaleMode::Pack,
-        _ => {
-            return Err(ApiError::bad_request(
-                "`mode` is required: \"subscription\" or \"pack\"",
-            ));
-        }
-    };
+    let Checkout { plan, mode } = json_body::<CheckoutBody>(request)?.try_into()?;
+    let plan = plan.as_str();
     let key = idempotency_key(request, &sub)?;
     let outcome = start_checkout(
         &deps.accounts,
