@@ -13,8 +13,6 @@ use anyhow::{Context, bail};
 pub mod faults;
 pub mod proxy;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -351,8 +349,8 @@ impl Stack {
     }
 }
 
-/// A raw HTTP/1.1 request to `cargo lambda watch`'s function URLs
-/// (`/lambda-url/<function>/<path>`), answered as (status, headers, body).
+/// A request to `cargo lambda watch`'s function URLs (`/lambda-url/<function>/<path>`),
+/// answered as (status, the head as text, body), through the tools' one HTTP client.
 pub async fn http(
     base: &str,
     method: &str,
@@ -360,57 +358,17 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> anyhow::Result<(u16, String, String)> {
-    let authority = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&authority).await?;
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut raw))
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    let answer = stripe_emulator::http::send(method, &url, &all, body, Duration::from_secs(120))
         .await
-        .context("no answer within 120s")??;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("malformed HTTP response")?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no status")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Ok((status, head.to_owned(), body))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+        .map_err(anyhow::Error::msg)?;
+    let head = std::iter::once(format!("HTTP/1.1 {}", answer.status))
+        .chain(answer.headers.iter().map(|(n, v)| format!("{n}: {v}")))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    Ok((answer.status, head, answer.body))
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout` with `what`.

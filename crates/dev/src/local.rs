@@ -6,7 +6,6 @@ use adapters::Env;
 use anyhow::{Context, bail};
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub async fn signup(email: &str, password: &str) -> anyhow::Result<()> {
     let email = domain::ids::Email::parse(email)?;
@@ -227,24 +226,19 @@ pub fn post_confirmation_event(pool: &str, sub: &str, email: &str) -> serde_json
 
 /// A minimal HTTP/1.1 POST for the loopback runtime API of `cargo lambda watch`.
 async fn post_json(base: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
-    let authority = base
-        .strip_prefix("http://")
-        .context("LAMBDA_INVOKE_URL must be an http:// URL")?
-        .trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(authority).await?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    anyhow::ensure!(
+        base.starts_with("http://"),
+        "LAMBDA_INVOKE_URL must be an http:// URL"
     );
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("malformed HTTP response")?;
-    Ok((status, body.to_owned()))
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let answer = stripe_emulator::http::send(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        body,
+        std::time::Duration::from_secs(120),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    Ok((answer.status, answer.body))
 }

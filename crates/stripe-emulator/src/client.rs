@@ -1,7 +1,7 @@
 //! A minimal loopback HTTP/1.1 client for driving the emulator from tests and tools: the test
 //! routes (`/_emulator/...`) and whatever async-stripe's typed requests cannot or would not send.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
 
 /// A form-encoded request with a hand-written body (`key` None: no Authorization header).
 /// Returns the status and the JSON body.
@@ -12,21 +12,16 @@ pub async fn request(
     key: Option<&str>,
     body: &str,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
-    let addr = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let status: u16 = response.split(' ').nth(1).unwrap_or("0").parse()?;
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    Ok((status, serde_json::from_str(body)?))
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    if let Some(auth) = &auth {
+        headers.push(("authorization", auth.as_str()));
+    }
+    let answer = crate::http::send(method, &url, &headers, body, Duration::from_secs(60))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok((answer.status, serde_json::from_str(&answer.body)?))
 }
 
 /// [`request`] with the key; a non-2xx answer is an error carrying Stripe's message.

@@ -31,6 +31,7 @@ pub mod checkout;
 pub mod client;
 pub mod error;
 pub mod form;
+pub mod http;
 pub mod params;
 pub mod payments;
 pub mod resources;

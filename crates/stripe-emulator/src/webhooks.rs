@@ -13,7 +13,6 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ApiError;
 use crate::params::Params;
@@ -203,50 +202,26 @@ pub fn signature_header(payload: &str, secret: &str, timestamp: i64) -> String {
     )
 }
 
-/// One POST over plain HTTP/1.1 (the emulator only delivers to local endpoints). Returns the
-/// status code.
+/// One POST over plain HTTP (the emulator only delivers to local endpoints), as Stripe sends
+/// it. Returns the status code.
 pub async fn post(
     url: &str,
     payload: &str,
     signature: &str,
     timeout: Duration,
 ) -> Result<u16, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "the emulator delivers only to http:// endpoints".to_owned())?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(authority)
-            .await
-            .map_err(|e| e.to_string())?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: Stripe/1.0 (+https://stripe.com/docs/webhooks)\r\nContent-Type: application/json; charset=utf-8\r\nStripe-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-            payload.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        // The status line is enough; Stripe ignores the body.
-        while !head.windows(2).any(|w| w == b"\r\n") {
-            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&head)
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| "no HTTP status in the response".to_owned())
-    };
-    tokio::time::timeout(timeout, attempt)
+    if !url.starts_with("http://") {
+        return Err("the emulator delivers only to http:// endpoints".to_owned());
+    }
+    let headers = [
+        (
+            "user-agent",
+            "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        ),
+        ("content-type", "application/json; charset=utf-8"),
+        ("stripe-signature", signature),
+    ];
+    crate::http::send("POST", url, &headers, payload, timeout)
         .await
-        .map_err(|_| format!("timed out after {timeout:?}"))?
+        .map(|answer| answer.status)
 }
