@@ -436,6 +436,26 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         "{failed:?}"
     );
     stack.delete_webhook_endpoint().await?;
+    // A retry already on its way when the endpoint went still lands: the cause is fixed only
+    // once the record has stayed `failed`, its attempts unchanged, for a few seconds.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut seen = (failed.attempts, std::time::Instant::now());
+    while seen.1.elapsed() < Duration::from_secs(3) {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "a retry still in flight after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = store
+            .failed_events()
+            .await?
+            .into_iter()
+            .find(|e| e.id == failed.id)
+            .map_or(-1, |e| e.attempts);
+        if now != seen.0 {
+            seen = (now, std::time::Instant::now());
+        }
+    }
 
     // The cause is fixed (the price is given Power's lookup key); the replay applies it once.
     stack
