@@ -69,6 +69,9 @@ impl DynamoStore {
     }
 }
 
+/// Items one `users_page` Scan reads (profiles among them are the page's users).
+pub const USERS_PAGE_ITEMS: i32 = 100;
+
 impl Accounts for DynamoStore {
     async fn profile(&self, sub: &UserSub) -> Result<Option<Profile>, PortError> {
         let out = self
@@ -160,6 +163,9 @@ impl Accounts for DynamoStore {
             .expression_attribute_values(":user", AttributeValue::S("USER#".into()))
             .expression_attribute_values(":profile", AttributeValue::S(PROFILE_SK.into()))
             .projection_expression("pk")
+            // A page is what one reconcile slice must finish before it checks its time again:
+            // at most this many items read (fewer profiles among them), not 1 MB of keys.
+            .limit(USERS_PAGE_ITEMS)
             .set_exclusive_start_key(start)
             .send()
             .await

@@ -2,8 +2,9 @@
 //! No `expand`: a subscription and its latest invoice are two reads, which any Stripe API
 //! version (and the stripe-emulator) answers the same way.
 
+use domain::catalogue::{SaleMode, lookup_key};
 use domain::facts::{ChargeFacts, InvoiceFacts, SubStatus, SubscriptionFacts};
-use domain::ids::{Email, StripeCustomerId};
+use domain::ids::{Email, PlanId, StripeCustomerId};
 use domain::ports::{PortError, SessionFacts, SessionMode, StripeReads};
 use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::subscription::RetrieveSubscription;
@@ -13,7 +14,8 @@ use stripe_checkout::checkout_session::{
 use stripe_core::charge::RetrieveCharge;
 use stripe_core::payment_intent::RetrievePaymentIntent;
 use stripe_shared::{
-    Charge, CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus, InvoiceStatus,
+    Charge, CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus,
+    InvoiceStatus, Price,
 };
 
 use crate::secrets::StripeSecretSource;
@@ -39,6 +41,21 @@ impl StripeState {
     pub fn secrets(&self) -> &StripeSecretSource {
         &self.secrets
     }
+}
+
+/// The lookup key a price stands for: its own, or, once `creditgate plans sync` has moved the
+/// key to a newer price (an amount changed), the one its creditgate metadata names. Prices are
+/// created only with the secret key (by sync), so the metadata is ours, never a buyer's.
+fn plan_key(price: &Price) -> Option<String> {
+    price.lookup_key.clone().or_else(|| {
+        let plan = PlanId::parse(price.metadata.get("creditgate_plan")?).ok()?;
+        let mode = match price.metadata.get("creditgate_mode")?.as_str() {
+            "subscription" => SaleMode::Subscription,
+            "pack" => SaleMode::Pack,
+            _ => return None,
+        };
+        Some(lookup_key(&plan, mode))
+    })
 }
 
 fn customer_id(raw: &str) -> Result<StripeCustomerId, PortError> {
@@ -97,7 +114,7 @@ impl StripeReads for StripeState {
             id: sub.id.to_string(),
             customer: customer_id(sub.customer.id().as_str())?,
             status,
-            lookup_key: item.and_then(|i| i.price.lookup_key.clone()),
+            lookup_key: item.and_then(|i| plan_key(&i.price)),
             price: item.map(|i| i.price.id.to_string()).unwrap_or_default(),
             created: sub.created,
             current_period_end: item.map(|i| i.current_period_end).unwrap_or_default(),
@@ -127,7 +144,7 @@ impl StripeReads for StripeState {
             .await?;
         for line in lines.data {
             items.push((
-                line.price.and_then(|p| p.lookup_key),
+                line.price.as_ref().and_then(plan_key),
                 line.quantity.unwrap_or(1),
             ));
         }

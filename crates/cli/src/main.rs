@@ -148,6 +148,7 @@ async fn main() -> ExitCode {
                     since,
                     until,
                     all_events,
+                    unrecorded_since: None,
                 },
                 dry_run,
             )

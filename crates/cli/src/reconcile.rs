@@ -8,8 +8,25 @@ use adapters::wiring::{LifecycleConfig, live_lifecycle};
 use domain::reconcile::{Checked, Standing, reconcile_all};
 
 fn describe(s: &Standing) -> String {
+    let cognito = match &s.directory {
+        None => "no Cognito user".to_owned(),
+        Some(d) => format!(
+            "Cognito {}/{}/{}",
+            d.plan.as_deref().unwrap_or("-"),
+            d.access.as_deref().unwrap_or("-"),
+            if d.enabled { "enabled" } else { "disabled" }
+        ),
+    };
+    let packs: Vec<String> = s
+        .packs
+        .iter()
+        .map(|(session, grant)| match grant {
+            None => format!("{session} not granted"),
+            Some((credits, revoked)) => format!("{session} {credits} granted, {revoked} revoked"),
+        })
+        .collect();
     format!(
-        "plan {}, access {}, subscription {}, allowance from {}",
+        "plan {}, access {}, subscription {}, allowance from {}, {cognito}, packs [{}]",
         s.plan,
         s.access.as_str(),
         s.subscription
@@ -17,15 +34,23 @@ fn describe(s: &Standing) -> String {
             .map(|x| format!("{} ({})", x.id, x.status.as_str()))
             .unwrap_or_else(|| "none".into()),
         s.allowance_source.as_deref().unwrap_or("-"),
+        packs.join("; "),
     )
 }
 
 pub async fn run() -> anyhow::Result<()> {
     let lifecycle = live_lifecycle(LifecycleConfig::for_tools(&Env::process())?).await?;
     println!("events:");
-    let events_failing =
-        crate::events::replay_with(&lifecycle, &domain::events::ReplayFilter::default(), false)
-            .await?;
+    let filter = domain::events::ReplayFilter::for_reconcile(None, adapters::unix_now());
+    // A replay that cannot run (Stripe unreachable, rate limits that outlast the backoff) does
+    // not stop the users' reconciliation; it counts as an event still failing.
+    let events_failing = match crate::events::replay_with(&lifecycle, &filter, false).await {
+        Ok(failing) => failing,
+        Err(e) => {
+            println!("could not replay events: {e:#}; reconciling the users anyway");
+            1
+        }
+    };
     println!("users:");
     let report = reconcile_all(
         &lifecycle,

@@ -128,9 +128,28 @@ pub struct ReplayFilter {
     /// those whose delivery failed: for when Stripe never tried (a deleted or disabled
     /// endpoint).
     pub all_events: bool,
+    /// Also every event of a type the webhook handles created since then that has no settled
+    /// record, delivered or not (what `creditgate reconcile` and the reconcile Lambda sweep:
+    /// an endpoint deleted or disabled makes Stripe try nothing, so nothing is "undelivered").
+    pub unrecorded_since: Option<i64>,
 }
 
+/// How far back reconciliation sweeps for handled events with no settled record, by default:
+/// longer than any outage a daily run would not already have swept.
+pub const UNRECORDED_SWEEP_SECONDS: i64 = 3 * 86_400;
+
 impl ReplayFilter {
+    /// What reconciliation replays (`creditgate reconcile`, the reconcile Lambda): records
+    /// failed or stuck, events Stripe could not deliver since `since` (or 30 days), and the
+    /// handled events of the last three days (or since `since`) with no settled record.
+    pub fn for_reconcile(since: Option<i64>, now: i64) -> Self {
+        Self {
+            since,
+            unrecorded_since: Some(since.unwrap_or(now - UNRECORDED_SWEEP_SECONDS)),
+            ..Self::default()
+        }
+    }
+
     fn admits_record(&self, id: &str, event_type: &str) -> bool {
         (self.ids.is_empty() || self.ids.iter().any(|i| i == id))
             && self.event_type.as_deref().is_none_or(|t| {
@@ -273,6 +292,35 @@ where
             },
         };
         candidates.push((candidate, Some(event)));
+    }
+    // The recent handled events with no settled record, whatever Stripe says of delivery.
+    if let Some(sweep_since) = filter.unrecorded_since.filter(|_| !filter.all_events) {
+        for payload in lifecycle
+            .stripe
+            .events_since(sweep_since, false)
+            .await
+            .map_err(ReplayError::ListStripe)?
+        {
+            let event = EventRef::parse(payload.as_bytes())
+                .map_err(|e| ReplayError::Malformed("an event listed".into(), e))?;
+            if !crate::stripe_events::HANDLED_TYPES.contains(&event.kind.as_str())
+                || candidates.iter().any(|(c, _)| c.id == event.id)
+                || !filter.admits_record(&event.id, &event.kind)
+                || lifecycle
+                    .store
+                    .is_settled(&event.id)
+                    .await
+                    .map_err(ReplayError::List)?
+            {
+                continue;
+            }
+            let candidate = Candidate {
+                id: event.id.clone(),
+                event_type: event.kind.clone(),
+                reason: Reason::Unrecorded,
+            };
+            candidates.push((candidate, Some(event)));
+        }
     }
     // An event named by id is taken whatever Stripe says of its delivery, if it has no
     // settled record (older than the window, or never sent).

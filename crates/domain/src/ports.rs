@@ -295,6 +295,22 @@ impl DirectoryEntry {
             && self.access.as_deref() == Some(access.as_str())
             && self.enabled == (access == crate::profile::Access::Active)
     }
+
+    /// [`Self::agrees`], except that before creditgate first synced the user (`synced` false)
+    /// an attribute not set yet is no disagreement.
+    pub fn agrees_so_far(
+        &self,
+        plan: &PlanId,
+        access: crate::profile::Access,
+        synced: bool,
+    ) -> bool {
+        if synced {
+            return self.agrees(plan, access);
+        }
+        self.plan.as_deref().is_none_or(|p| p == plan.as_str())
+            && self.access.as_deref().is_none_or(|a| a == access.as_str())
+            && self.enabled == (access == crate::profile::Access::Active)
+    }
 }
 
 /// What creating a pay-first buyer's user came to.

@@ -263,11 +263,11 @@ where
     let Some(after) = lifecycle.store.profile(sub).await? else {
         return Ok(None);
     };
-    // Cognito: attributes changed by hand since creditgate last set them are set again. (A
-    // profile creditgate never synced has nothing there yet; `sync_subscription` syncs it.)
+    // Cognito: attributes or the enabled state changed outside creditgate are set again. A
+    // user creditgate never synced may have no attributes yet (the first event sets them);
+    // whatever is there, and the enabled state, must still agree.
     if let Some(entry) = &before.directory
-        && after.directory_synced.is_some()
-        && !entry.agrees(&after.plan, after.access)
+        && !entry.agrees_so_far(&after.plan, after.access, after.directory_synced.is_some())
     {
         lifecycle
             .directory

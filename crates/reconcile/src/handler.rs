@@ -30,6 +30,8 @@ pub const PAGE_MARGIN: Duration = Duration::from_secs(180);
 pub struct Summary {
     pub events_replayed: u64,
     pub events_failed: u64,
+    /// The replay could not run at all (its error is logged); the users were still checked.
+    pub replay_failed: bool,
     pub checked: u64,
     pub drifted: u64,
     pub repaired: u64,
@@ -68,16 +70,23 @@ where
                 .checked_add(PAGE_MARGIN)
                 .is_some_and(|t| t < deadline)
     };
-    let filter = ReplayFilter {
-        since: input.since,
-        ..ReplayFilter::default()
-    };
+    let filter = ReplayFilter::for_reconcile(input.since, adapters::unix_now());
     // A continuation goes on with the users: the first run of the chain replayed the events.
-    let replayed = match input.cursor {
-        Some(_) => Vec::new(),
-        None => replay(lifecycle, &filter, false, adapters::unix_now, |_| {})
-            .await
-            .map_err(|e| error_chain(&e))?,
+    // A replay that cannot run does not stop the users' reconciliation: it is logged (alarmed)
+    // and answered as `replay_failed`.
+    let (replayed, replay_failed) = match input.cursor {
+        Some(_) => (Vec::new(), false),
+        None => match replay(lifecycle, &filter, false, adapters::unix_now, |_| {}).await {
+            Ok(replayed) => (replayed, false),
+            Err(e) => {
+                tracing::error!(
+                    metric = "reconcile_replay_failed",
+                    error = %error_chain(&e),
+                    "could not replay events; reconciling the users anyway"
+                );
+                (Vec::new(), true)
+            }
+        },
     };
     let outcomes = |f: fn(&Outcome) -> bool| {
         replayed
@@ -98,6 +107,7 @@ where
     let summary = Summary {
         events_replayed: outcomes(|o| matches!(o, Outcome::Applied(_) | Outcome::Ignored(_))),
         events_failed: outcomes(|o| matches!(o, Outcome::Failed)),
+        replay_failed,
         checked: report.checked,
         drifted: report.drifted,
         repaired: report.repaired,
@@ -109,6 +119,7 @@ where
         metric = "reconcile_report",
         events_replayed = summary.events_replayed,
         events_failed = summary.events_failed,
+        replay_failed = summary.replay_failed,
         checked = summary.checked,
         drifted = summary.drifted,
         repaired = summary.repaired,

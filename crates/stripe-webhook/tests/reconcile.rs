@@ -377,3 +377,63 @@ async fn cognito_attributes_changed_outside_creditgate_are_set_back() -> anyhow:
     assert_eq!(again.drifted, 0, "{again:?}");
     Ok(())
 }
+
+/// A user creditgate never synced to Cognito (no attributes yet) who is disabled there by hand
+/// is enabled again: the enabled state is compared whatever has been synced.
+#[tokio::test]
+async fn a_never_synced_user_disabled_by_hand_is_enabled_again() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    user(&stripe, &deps, "user-1").await?;
+    let (quiet, _) = run(&deps).await?;
+    assert_eq!(
+        quiet.drifted, 0,
+        "nothing synced yet is no drift: {quiet:?}"
+    );
+    if let Ok(mut users) = deps.lifecycle.directory.users.lock()
+        && let Some(u) = users.get_mut("user-1")
+    {
+        u.enabled = false;
+    }
+    let (report, seen) = run(&deps).await?;
+    assert_eq!((report.drifted, report.repaired), (1, 1), "{seen:?}");
+    let enabled = deps
+        .lifecycle
+        .directory
+        .users
+        .lock()
+        .map(|u| u.get("user-1").is_some_and(|u| u.enabled))
+        .unwrap_or(false);
+    assert!(enabled);
+    Ok(())
+}
+
+/// A replay that cannot run (Stripe's rate limit outlasting the backoff) does not stop the
+/// users' reconciliation: the Lambda answers `replay_failed` and still checks every user.
+#[tokio::test]
+async fn a_replay_that_cannot_run_still_leaves_the_users_checked() -> anyhow::Result<()> {
+    let stripe = Stripe::start().await?;
+    let deps = deps(&stripe, AccessPolicy::default())?;
+    user(&stripe, &deps, "user-1").await?;
+    user(&stripe, &deps, "user-2").await?;
+    // As many 429s as the backoff makes attempts: the first Stripe call (the events list) fails.
+    stripe
+        .call(
+            "POST",
+            "/_emulator/rate_limit",
+            &format!(
+                "requests={}",
+                adapters::stripe_api::Backoff::DEFAULT.attempts
+            ),
+        )
+        .await?;
+    let summary = reconcile::handle(
+        &deps.lifecycle,
+        lambda_runtime::LambdaEvent::new(serde_json::json!({}), lambda_runtime::Context::default()),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(summary.replay_failed, "{summary:?}");
+    assert_eq!((summary.checked, summary.failed), (2, 0), "{summary:?}");
+    Ok(())
+}
