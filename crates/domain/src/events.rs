@@ -264,46 +264,26 @@ where
     let since = filter
         .since
         .unwrap_or_else(|| now() - UNDELIVERED_LOOKBACK_SECONDS);
-    for payload in lifecycle
-        .stripe
-        .events_since(since, !filter.all_events)
-        .await
-        .map_err(ReplayError::ListStripe)?
-    {
-        let event = EventRef::parse(payload.as_bytes())
-            .map_err(|e| ReplayError::Malformed("an event listed".into(), e))?;
-        if candidates.iter().any(|(c, _)| c.id == event.id)
-            || !filter.admits_record(&event.id, &event.kind)
-            || lifecycle
-                .store
-                .is_settled(&event.id)
-                .await
-                .map_err(ReplayError::List)?
-        {
-            continue;
-        }
-        let candidate = Candidate {
-            id: event.id.clone(),
-            event_type: event.kind.clone(),
-            reason: if filter.all_events {
-                Reason::Unrecorded
-            } else {
-                Reason::Undelivered
-            },
-        };
-        candidates.push((candidate, Some(event)));
-    }
+    let reason = if filter.all_events {
+        Reason::Unrecorded
+    } else {
+        Reason::Undelivered
+    };
+    let mut lists = vec![(since, !filter.all_events, reason, false)];
     // The recent handled events with no settled record, whatever Stripe says of delivery.
     if let Some(sweep_since) = filter.unrecorded_since.filter(|_| !filter.all_events) {
+        lists.push((sweep_since, false, Reason::Unrecorded, true));
+    }
+    for (since, undelivered_only, reason, handled_only) in lists {
         for payload in lifecycle
             .stripe
-            .events_since(sweep_since, false)
+            .events_since(since, undelivered_only)
             .await
             .map_err(ReplayError::ListStripe)?
         {
             let event = EventRef::parse(payload.as_bytes())
                 .map_err(|e| ReplayError::Malformed("an event listed".into(), e))?;
-            if !crate::stripe_events::HANDLED_TYPES.contains(&event.kind.as_str())
+            if (handled_only && !crate::stripe_events::HANDLED_TYPES.contains(&event.kind.as_str()))
                 || candidates.iter().any(|(c, _)| c.id == event.id)
                 || !filter.admits_record(&event.id, &event.kind)
                 || lifecycle
@@ -317,7 +297,7 @@ where
             let candidate = Candidate {
                 id: event.id.clone(),
                 event_type: event.kind.clone(),
-                reason: Reason::Unrecorded,
+                reason: reason.clone(),
             };
             candidates.push((candidate, Some(event)));
         }
