@@ -49,11 +49,7 @@ impl StripeState {
 fn plan_key(price: &Price) -> Option<String> {
     price.lookup_key.clone().or_else(|| {
         let plan = PlanId::parse(price.metadata.get("creditgate_plan")?).ok()?;
-        let mode = match price.metadata.get("creditgate_mode")?.as_str() {
-            "subscription" => SaleMode::Subscription,
-            "pack" => SaleMode::Pack,
-            _ => return None,
-        };
+        let mode = SaleMode::parse(price.metadata.get("creditgate_mode")?)?;
         Some(lookup_key(&plan, mode))
     })
 }

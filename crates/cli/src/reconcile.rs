@@ -22,7 +22,10 @@ fn describe(s: &Standing) -> String {
         .iter()
         .map(|(session, grant)| match grant {
             None => format!("{session} not granted"),
-            Some((credits, revoked)) => format!("{session} {credits} granted, {revoked} revoked"),
+            Some(grant) => format!(
+                "{session} {} granted, {} revoked",
+                grant.credits, grant.revoked
+            ),
         })
         .collect();
     format!(

@@ -87,15 +87,14 @@ impl TryFrom<CheckoutBody> for Checkout {
                 )
             })?
             .to_owned();
-        let mode = match body.mode.as_ref().and_then(Value::as_str) {
-            Some("subscription") => SaleMode::Subscription,
-            Some("pack") => SaleMode::Pack,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "`mode` is required: \"subscription\" or \"pack\"",
-                ));
-            }
-        };
+        let mode = body
+            .mode
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(SaleMode::parse)
+            .ok_or_else(|| {
+                ApiError::bad_request("`mode` is required: \"subscription\" or \"pack\"")
+            })?;
         Ok(Self { plan, mode })
     }
 }

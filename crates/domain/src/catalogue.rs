@@ -52,7 +52,8 @@ impl SaleMode {
         }
     }
 
-    fn parse(raw: &str) -> Option<Self> {
+    /// `subscription` or `pack`, as [`SaleMode::as_str`] writes them.
+    pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "subscription" => Some(SaleMode::Subscription),
             "pack" => Some(SaleMode::Pack),

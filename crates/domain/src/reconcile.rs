@@ -20,6 +20,7 @@ use crate::ports::{
 };
 use crate::profile::{Access, Profile};
 use crate::stripe_events::{HandleError, Lifecycle};
+use crate::writes::PackGrant;
 
 /// What the webhook owns of a user: what reconciliation compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,9 +31,9 @@ pub struct Standing {
     pub allowance_source: Option<String>,
     /// What Cognito holds (`None`: no such user there), changed outside creditgate or not.
     pub directory: Option<DirectoryEntry>,
-    /// Every pack Stripe says the user paid for: (session, its grant's credits and revoked
-    /// credits, `None` while no grant is recorded).
-    pub packs: Vec<(String, Option<(u64, u64)>)>,
+    /// Every pack Stripe says the user paid for: (session, its grant, `None` while no grant is
+    /// recorded).
+    pub packs: Vec<(String, Option<PackGrant>)>,
 }
 
 impl Standing {
@@ -245,10 +246,7 @@ where
             None => {
                 lifecycle.checkout_completed(session, now).await?;
             }
-            Some(_) => {
-                let Some(pack) = lifecycle.store.pack_grant(sub, session).await? else {
-                    continue;
-                };
+            Some(pack) => {
                 let Some(pi) = &pack.payment_intent else {
                     continue;
                 };
@@ -294,14 +292,10 @@ where
     standing.directory = lifecycle.directory.entry(&profile.sub).await?;
     for customer in profile.customers() {
         for session in lifecycle.stripe.paid_pack_sessions(&customer).await? {
-            let grant = lifecycle
-                .store
-                .pack_grant(&profile.sub, &session)
-                .await?
-                .map(|g| (g.credits.get(), g.revoked.get()));
+            let grant = lifecycle.store.pack_grant(&profile.sub, &session).await?;
             standing.packs.push((session, grant));
         }
     }
-    standing.packs.sort();
+    standing.packs.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(standing)
 }

@@ -22,7 +22,8 @@ pub struct Input {
 }
 
 /// Time left for one more page of users when a run decides whether to go on: a page is one
-/// Scan (up to 1 MB of keys) and a Stripe read or two per user on it.
+/// Scan of at most `adapters::dynamo::USERS_PAGE_ITEMS` items and a few Stripe and Cognito
+/// reads per user on it.
 pub const PAGE_MARGIN: Duration = Duration::from_secs(180);
 
 /// What a run did: the answer, and the one `reconcile_report` log line.
