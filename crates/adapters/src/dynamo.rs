@@ -8,7 +8,7 @@ use domain::ids::UserSub;
 use domain::ports::{Accounts, Created, PortError};
 use domain::profile::Profile;
 
-use crate::items::{CustomerLinkItem, PROFILE_SK, PlanItem, ProfileItem, user_pk};
+use crate::items::{CustomerLinkItem, PROFILE_SK, ProfileItem, user_pk};
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -37,35 +37,6 @@ impl DynamoStore {
             ("pk".to_owned(), AttributeValue::S(pk)),
             ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
         ])
-    }
-
-    pub async fn plan_item(&self, pk: &str) -> Result<Option<PlanItem>, PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk.to_owned(), "PLAN")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| PortError::new("read plan item", e))?;
-        out.item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(|e| PortError::new("decode plan item", e))
-    }
-
-    pub async fn put_plan_item(&self, item: &PlanItem) -> Result<(), PortError> {
-        let item =
-            serde_dynamo::to_item(item).map_err(|e| PortError::new("encode plan item", e))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| PortError::new("write plan item", e))?;
-        Ok(())
     }
 }
 

@@ -1,7 +1,6 @@
 //! DynamoDB item shapes, separate from the domain types and converted with `TryFrom`.
 //! One table: `pk`/`sk` strings (see DESIGN.md "Data").
 
-use domain::catalogue::{Plan, SaleMode};
 use domain::facts::{SubStatus, SubscriptionState};
 use domain::ids::{ApiKeyHash, Credits, Email, InvalidId, PlanId, StripeCustomerId, UserSub};
 use domain::profile::{Access, Profile};
@@ -19,10 +18,6 @@ pub fn customer_pk(customer: &StripeCustomerId) -> String {
 
 pub fn api_key_pk(hash: &ApiKeyHash) -> String {
     format!("APIKEY#{}", hash.as_str())
-}
-
-pub fn plan_pk(plan: &PlanId) -> String {
-    format!("PLAN#{plan}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,57 +290,6 @@ impl TryFrom<HoldItem> for domain::ports::HeldPurchase {
             held_at: item.held_at,
             claimed_by: item.claimed_by.as_deref().map(UserSub::parse).transpose()?,
         })
-    }
-}
-
-/// `PLAN#<id>` / `PLAN`: the synced catalogue with Stripe's ids, written by `creditgate plans sync`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanItem {
-    pub pk: String,
-    pub sk: String,
-    pub plan_id: String,
-    pub name: String,
-    pub credits: u64,
-    pub period: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    pub trial_days: u32,
-    pub sold_as: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stripe_product_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subscription_price_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pack_price_id: Option<String>,
-}
-
-impl PlanItem {
-    /// The item for `plan`, with the Stripe price ids that currently serve it.
-    pub fn new(
-        plan: &Plan,
-        subscription_price: Option<String>,
-        pack_price: Option<String>,
-    ) -> Self {
-        Self {
-            pk: plan_pk(plan.id()),
-            sk: "PLAN".into(),
-            plan_id: plan.id().to_string(),
-            name: plan.name().to_owned(),
-            credits: plan.credits().get(),
-            period: plan.period().as_str().into(),
-            amount: plan.price().map(|m| m.amount()),
-            currency: plan.price().map(|m| m.currency().to_owned()),
-            trial_days: plan.trial_days(),
-            sold_as: plan
-                .sale_modes()
-                .map(|m| SaleMode::as_str(m).to_owned())
-                .collect(),
-            stripe_product_id: (!plan.is_free()).then(|| plan.product_id()),
-            subscription_price_id: subscription_price,
-            pack_price_id: pack_price,
-        }
     }
 }
 

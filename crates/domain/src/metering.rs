@@ -28,6 +28,39 @@ pub enum MeterBodyError {
     Credits,
 }
 
+/// The meter's JSON body as sent; `TryFrom` turns it into the call's cost.
+#[derive(Debug, Default, serde::Deserialize)]
+struct MeterBody {
+    /// Present (even as `null`) or absent: `null` is refused, absence costs 1 credit.
+    #[serde(default, deserialize_with = "present")]
+    credits: Option<serde_json::Value>,
+    /// Any other field, named in the refusal.
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+impl TryFrom<MeterBody> for Credits {
+    type Error = MeterBodyError;
+
+    fn try_from(body: MeterBody) -> Result<Self, MeterBodyError> {
+        if let Some(unknown) = body.unknown.into_keys().next() {
+            return Err(MeterBodyError::UnknownField(unknown));
+        }
+        match body.credits {
+            None => Ok(Credits::new(1)),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=MAX_CREDITS_PER_CALL).contains(n))
+                .map(Credits::new)
+                .ok_or(MeterBodyError::Credits),
+        }
+    }
+}
+
 /// The cost of a call from its body: empty means 1 credit.
 pub fn parse_cost(body: &[u8]) -> Result<Credits, MeterBodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -35,20 +68,11 @@ pub fn parse_cost(body: &[u8]) -> Result<Credits, MeterBodyError> {
     }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| MeterBodyError::NotAnObject)?;
-    let serde_json::Value::Object(map) = value else {
+    if !value.is_object() {
         return Err(MeterBodyError::NotAnObject);
-    };
-    if let Some(unknown) = map.keys().find(|k| k.as_str() != "credits") {
-        return Err(MeterBodyError::UnknownField(unknown.clone()));
     }
-    match map.get("credits") {
-        None => Ok(Credits::new(1)),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (1..=MAX_CREDITS_PER_CALL).contains(n))
-            .map(Credits::new)
-            .ok_or(MeterBodyError::Credits),
-    }
+    let body: MeterBody = serde_json::from_value(value).map_err(|_| MeterBodyError::NotAnObject)?;
+    Credits::try_from(body)
 }
 
 /// The two balances after a spend, or as they were when a spend was refused.
