@@ -1,3 +1,4 @@
+use adapters::config::FromEnv;
 use adapters::http::{ApiError, NoFields, caller, flag, json_body, json_response, verified_email};
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
@@ -15,11 +16,10 @@ pub struct Config {
     pub portal_return_url: String,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let env = Env::process();
+impl FromEnv for Config {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
-            lifecycle: LifecycleConfig::from_env(&env)?,
+            lifecycle: LifecycleConfig::from_env(env)?,
             portal_return_url: env.required("PORTAL_RETURN_URL")?,
         })
     }

@@ -11,6 +11,12 @@ pub enum ConfigError {
     Invalid { name: &'static str, problem: String },
 }
 
+/// How every binary reads its settings: once, from an [`Env`] (the process's, or a test's
+/// lookup), failing with an error that names the missing or malformed variable.
+pub trait FromEnv: Sized {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError>;
+}
+
 /// Reads variables from a lookup function, so tests need not touch the process environment.
 pub struct Env<F = fn(&str) -> Option<String>> {
     lookup: F,
@@ -77,25 +83,8 @@ pub fn access_policy<F: Fn(&str) -> Option<String>>(
     })
 }
 
-/// A secret that never shows in `Debug` output or logs.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+/// Secrets (Stripe's key) are `secrecy`'s: never in `Debug` output or logs, zeroed on drop.
+pub use secrecy::{ExposeSecret, SecretString};
 
 #[cfg(test)]
 mod tests {
@@ -135,9 +124,10 @@ mod tests {
 
     #[test]
     fn secrets_do_not_debug_print() {
-        assert_eq!(
-            format!("{:?}", Secret::new("sk_live_x".into())),
-            "Secret([redacted])"
+        let shown = format!("{:?}", SecretString::from("sk_live_x"));
+        assert!(
+            !shown.contains("sk_live_x") && shown.contains("REDACTED"),
+            "{shown}"
         );
     }
 }

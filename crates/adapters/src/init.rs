@@ -8,6 +8,18 @@ use std::time::Duration;
 
 use lambda_runtime_api_client::body::Body;
 
+/// Builds a function's dependencies once at cold start: configuration and clients, with no
+/// network call (the Stripe secret is read on first use). A failure is logged and reported
+/// (see [`failed`]) before it is returned, for `main` to exit with.
+pub async fn build<T>(
+    init: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    match init.await {
+        Ok(deps) => Ok(deps),
+        Err(e) => Err(failed(e).await),
+    }
+}
+
 /// Logs and reports `error`, then hands it back for `main` to return (a non-zero exit).
 pub async fn failed(error: anyhow::Error) -> anyhow::Error {
     let message = format!("{error:#}");

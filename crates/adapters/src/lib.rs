@@ -32,7 +32,7 @@ pub mod wiring;
 #[cfg(feature = "test-util")]
 pub mod fakes;
 
-pub use config::{ConfigError, Env};
+pub use config::{ConfigError, Env, FromEnv};
 
 /// Seconds since the Unix epoch, from the system clock (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::Secret;
+use crate::config::{ExposeSecret, SecretString};
 
 /// How long fetched secrets are used before they are read again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -33,7 +33,7 @@ pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 /// What the secret holds.
 #[derive(Debug, Clone)]
 pub struct StripeSecrets {
-    pub secret_key: Secret,
+    pub secret_key: SecretString,
     /// Every secret a delivery may be signed with (two during a rotation); may be empty for
     /// functions that never verify deliveries.
     pub webhook_secrets: Vec<WebhookSecret>,
@@ -107,7 +107,7 @@ impl StripeSecrets {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("`webhook_secrets`: {e}"))?;
         Ok(Self {
-            secret_key: Secret::new(key.to_owned()),
+            secret_key: SecretString::from(key),
             webhook_secrets,
         })
     }
@@ -171,24 +171,24 @@ impl SecretStore for SecretsManagerStore {
 }
 
 /// A secret given directly (the CLI's `STRIPE_SECRET_KEY`, tests).
-pub struct FixedSecret(String);
+pub struct FixedSecret(SecretString);
 
 impl FixedSecret {
     /// The JSON for a key and webhook secrets.
     pub fn of(secret_key: &str, webhook_secrets: &[&str]) -> Self {
-        Self(
+        Self(SecretString::from(
             serde_json::json!({
                 "secret_key": secret_key,
                 "webhook_secrets": webhook_secrets.join(","),
             })
             .to_string(),
-        )
+        ))
     }
 }
 
 impl SecretStore for FixedSecret {
     fn fetch(&self) -> SecretFuture<'_> {
-        let json = self.0.clone();
+        let json = self.0.expose_secret().to_owned();
         Box::pin(async move { Ok(json) })
     }
 
@@ -384,13 +384,15 @@ impl StripeSecretSource {
         cache.last_error = None;
         cache.read_at = Some(Instant::now());
         if let Some(old) = &cache.loaded
-            && old.secrets.secret_key.expose() == secrets.secret_key.expose()
+            && old.secrets.secret_key.expose_secret() == secrets.secret_key.expose_secret()
             && old.secrets.webhook_secrets == secrets.webhook_secrets
         {
             return Ok(old.clone());
         }
         let stripe = match &cache.loaded {
-            Some(old) if old.secrets.secret_key.expose() == secrets.secret_key.expose() => {
+            Some(old)
+                if old.secrets.secret_key.expose_secret() == secrets.secret_key.expose_secret() =>
+            {
                 old.stripe.clone()
             }
             _ => crate::stripe_api::client_with_timeout(
@@ -624,7 +626,7 @@ mod tests {
         store.set(Some(&secret("sk_test_2", "whsec_a")));
         tokio::time::advance(DEFAULT_TTL).await;
         let b = source.current().await?;
-        assert_eq!(b.secrets.secret_key.expose(), "sk_test_2");
+        assert_eq!(b.secrets.secret_key.expose_secret(), "sk_test_2");
         assert!(!Arc::ptr_eq(&a, &b));
         Ok(())
     }

@@ -24,7 +24,7 @@ use stripe_product::product::{CreateProduct, RetrieveProduct, UpdateProduct};
 use stripe_shared::{Price, RecurringInterval};
 use stripe_types::Currency;
 
-use crate::config::Secret;
+use crate::config::{ExposeSecret, SecretString};
 use crate::secrets::StripeSecretSource;
 
 /// One attempt of one Stripe call, connecting included: below every function's timeout.
@@ -32,16 +32,16 @@ pub const TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Builds a client for one secret key. `api_base` (e.g. `http://127.0.0.1:12111/`) replaces
 /// api.stripe.com; `None` talks to Stripe.
-pub fn client(secret: &Secret, api_base: Option<&str>) -> Result<Client, StripeError> {
+pub fn client(secret: &SecretString, api_base: Option<&str>) -> Result<Client, StripeError> {
     client_with_timeout(secret, api_base, TIMEOUT)
 }
 
 pub fn client_with_timeout(
-    secret: &Secret,
+    secret: &SecretString,
     api_base: Option<&str>,
     timeout: Duration,
 ) -> Result<Client, StripeError> {
-    let mut builder = ClientBuilder::new(secret.expose())
+    let mut builder = ClientBuilder::new(secret.expose_secret())
         .app_info(
             "creditgate",
             Some(env!("CARGO_PKG_VERSION").to_owned()),

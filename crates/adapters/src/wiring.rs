@@ -8,7 +8,7 @@ use domain::lifecycle::AccessPolicy;
 use domain::stripe_events::Lifecycle;
 
 use crate::cognito::CognitoDirectory;
-use crate::config::{ConfigError, Env, Secret};
+use crate::config::{ConfigError, Env, ExposeSecret, FromEnv, SecretString};
 use crate::dynamo::DynamoStore;
 use crate::secrets::{FixedSecret, SecretsManagerStore, SourceOptions, StripeSecretSource};
 use crate::sfn::StepFunctionsScheduler;
@@ -21,7 +21,7 @@ pub enum SecretLocation {
     /// function, deployed or local, uses: the key never sits in a function's configuration).
     SecretsManager(String),
     /// `STRIPE_SECRET_KEY`: a key given directly, for tools an operator runs.
-    Key(Secret),
+    Key(SecretString),
 }
 
 /// The Stripe secret's location and, locally, `STRIPE_API_BASE` (the stripe-emulator).
@@ -31,21 +31,23 @@ pub struct StripeConfig {
     pub api_base: Option<String>,
 }
 
-impl StripeConfig {
-    /// For the functions: `STRIPE_SECRET_ARN` only.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+/// For the functions: `STRIPE_SECRET_ARN` only.
+impl FromEnv for StripeConfig {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             secret: SecretLocation::SecretsManager(env.required("STRIPE_SECRET_ARN")?),
             api_base: env.optional("STRIPE_API_BASE"),
         })
     }
+}
 
+impl StripeConfig {
     /// For tools: `STRIPE_SECRET_ARN` if set, else `STRIPE_SECRET_KEY`.
     pub fn for_tools<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let secret = match env.optional("STRIPE_SECRET_ARN") {
             Some(arn) => SecretLocation::SecretsManager(arn),
             None => match env.optional("STRIPE_SECRET_KEY") {
-                Some(key) => SecretLocation::Key(Secret::new(key)),
+                Some(key) => SecretLocation::Key(SecretString::from(key)),
                 None => {
                     return Err(ConfigError::Missing(
                         "STRIPE_SECRET_ARN (or STRIPE_SECRET_KEY)",
@@ -87,7 +89,7 @@ impl StripeConfig {
                 options,
             ),
             SecretLocation::Key(key) => {
-                StripeSecretSource::with_options(FixedSecret::of(key.expose(), &[]), options)
+                StripeSecretSource::with_options(FixedSecret::of(key.expose_secret(), &[]), options)
             }
         }
     }
@@ -107,12 +109,14 @@ pub struct LifecycleConfig {
     pub free_period_seconds: Option<u64>,
 }
 
-impl LifecycleConfig {
-    /// For the functions (the secret's ARN only).
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+/// For the functions (the secret's ARN only).
+impl FromEnv for LifecycleConfig {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Self::with_stripe(env, StripeConfig::from_env(env)?)
     }
+}
 
+impl LifecycleConfig {
     /// For tools (the secret's ARN or a key).
     pub fn for_tools<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Self::with_stripe(env, StripeConfig::for_tools(env)?)

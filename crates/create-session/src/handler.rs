@@ -1,3 +1,4 @@
+use adapters::config::FromEnv;
 use adapters::http::{ApiError, caller, json_body, json_response};
 use adapters::wiring::StripeConfig;
 use adapters::{ConfigError, Env};
@@ -15,12 +16,11 @@ pub struct Config {
     pub urls: CheckoutUrls,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let env = Env::process();
+impl FromEnv for Config {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
-            stripe: StripeConfig::from_env(&env)?,
+            stripe: StripeConfig::from_env(env)?,
             urls: CheckoutUrls {
                 success: env.required("CHECKOUT_SUCCESS_URL")?,
                 cancel: env.required("CHECKOUT_CANCEL_URL")?,

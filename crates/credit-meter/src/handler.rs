@@ -1,3 +1,4 @@
+use adapters::config::FromEnv;
 use adapters::{ConfigError, Env};
 use domain::metering::{KeyCache, Meter, MeterError, meter, parse_cost};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -9,9 +10,8 @@ pub struct Config {
     pub table_name: String,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let env = Env::process();
+impl FromEnv for Config {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
         })

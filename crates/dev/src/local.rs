@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use adapters::Env;
+use adapters::config::ExposeSecret;
 use anyhow::{Context, bail};
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
 use serde_json::json;
@@ -138,7 +139,7 @@ pub async fn checkout(email: &str, plan: &str, pack: bool) -> anyhow::Result<()>
         .context("read the Stripe secret")?
         .secrets
         .secret_key
-        .expose()
+        .expose_secret()
         .to_owned();
     let catalogue = domain::catalogue::Catalogue::bundled()?;
     let mode = if pack {

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -13,8 +14,8 @@ use subtle::ConstantTimeEq;
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 
 /// A webhook endpoint secret. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WebhookSecret(String);
+#[derive(Clone)]
+pub struct WebhookSecret(SecretString);
 
 impl WebhookSecret {
     pub fn parse(raw: &str) -> Result<Self, SignatureError> {
@@ -22,9 +23,19 @@ impl WebhookSecret {
         if raw.is_empty() {
             return Err(SignatureError::NoSecret);
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(SecretString::from(raw)))
     }
 }
+
+/// Compared in constant time (whether a rotation changed the secrets).
+impl PartialEq for WebhookSecret {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0.expose_secret(), other.0.expose_secret());
+        a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    }
+}
+
+impl Eq for WebhookSecret {}
 
 impl fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,7 +151,8 @@ pub fn verify_checked(
     let signed_prefix = format!("{}.", header.timestamp);
     let mut matched = subtle::Choice::from(0u8);
     for secret in secrets {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.0.as_bytes()) else {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.0.expose_secret().as_bytes())
+        else {
             continue;
         };
         mac.update(signed_prefix.as_bytes());
@@ -159,7 +171,7 @@ pub fn verify_checked(
 
 /// The header Stripe would send for `payload` at `timestamp`, for tests and local tools.
 pub fn sign(payload: &[u8], secret: &WebhookSecret, timestamp: i64) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.0.as_bytes()) {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.0.expose_secret().as_bytes()) {
         Ok(mac) => mac,
         Err(_) => return format!("t={timestamp}"),
     };

@@ -1,3 +1,4 @@
+use adapters::config::FromEnv;
 use adapters::wiring::StripeConfig;
 use adapters::{ConfigError, Env};
 use anyhow::Context;
@@ -32,12 +33,8 @@ pub struct Config {
     pub free_period_seconds: Option<u64>,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from(&Env::process())
-    }
-
-    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+impl FromEnv for Config {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             credit_manager_arn: env.required("CREDIT_MANAGER_ARN")?,

@@ -1,6 +1,7 @@
 use adapters::dynamo::DynamoStore;
 use adapters::sfn::StepFunctionsScheduler;
 use adapters::stripe_api::StripeBilling;
+use adapters::{Env, FromEnv};
 use anyhow::Context;
 use domain::catalogue::Catalogue;
 use lambda_runtime::{run, service_fn};
@@ -9,9 +10,8 @@ use post_confirmation::{Config, Deps, STRIPE_BACKOFF, STRIPE_TIMEOUT, handle};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    // Configuration and clients; no network call (the Stripe secret is read on first use).
-    let init = async {
-        let config = Config::from_env()?;
+    let deps = adapters::init::build(async {
+        let config = Config::from_env(&Env::process())?;
         let aws = adapters::aws::sdk_config().await;
         anyhow::Ok(Deps {
             accounts: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name),
@@ -27,10 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             catalogue: Catalogue::bundled().context("plans.json")?,
             free_period_seconds: config.free_period_seconds,
         })
-    };
-    let deps = match init.await {
-        Ok(deps) => deps,
-        Err(e) => return Err(adapters::init::failed(e).await.into()),
-    };
+    })
+    .await?;
     run(service_fn(|event| handle(&deps, event))).await
 }

@@ -1,18 +1,14 @@
 use adapters::wiring::{LifecycleConfig, live_lifecycle};
+use adapters::{Env, FromEnv};
 use lambda_runtime::{run, service_fn};
 use reconcile::handle;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    // Configuration and clients; no network call (the Stripe secret is read on first use).
-    let init = async {
-        let config = LifecycleConfig::from_env(&adapters::Env::process())?;
-        live_lifecycle(config).await
-    };
-    let lifecycle = match init.await {
-        Ok(lifecycle) => lifecycle,
-        Err(e) => return Err(adapters::init::failed(e).await.into()),
-    };
+    let lifecycle = adapters::init::build(async {
+        live_lifecycle(LifecycleConfig::from_env(&Env::process())?).await
+    })
+    .await?;
     run(service_fn(|event| handle(&lifecycle, event))).await
 }

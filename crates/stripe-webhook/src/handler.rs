@@ -1,3 +1,4 @@
+use adapters::config::FromEnv;
 use adapters::http::json_response;
 use adapters::secrets::StripeSecretSource;
 use adapters::wiring::LifecycleConfig;
@@ -19,12 +20,8 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from(&Env::process())
-    }
-
-    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+impl FromEnv for Config {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             lifecycle: LifecycleConfig::from_env(env)?,
         })

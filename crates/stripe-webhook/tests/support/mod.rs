@@ -2,7 +2,7 @@
 //! scenarios are played in the emulator, then its events are delivered to the handler, signed.
 #![allow(dead_code)]
 
-use adapters::config::Secret;
+use adapters::config::SecretString;
 use adapters::fakes::{FakeDirectory, FakeScheduler, InMemoryAccounts};
 use adapters::secrets::StripeSecretSource;
 use adapters::stripe_api;
@@ -39,7 +39,7 @@ impl Stripe {
             listener,
             stripe_emulator::Emulator::new(KEY),
         ));
-        let client = stripe_api::client(&Secret::new(KEY.into()), Some(&base))?;
+        let client = stripe_api::client(&SecretString::from(KEY), Some(&base))?;
         let catalogue = Catalogue::bundled()?;
         let state = stripe_api::read_catalogue(&client, &catalogue).await?;
         for change in domain::sync::changes(&catalogue, &state) {
