@@ -1,9 +1,10 @@
 //! What every HTTP Lambda needs once: JSON responses, the one error type that becomes a status
-//! code (4xx bodies say what is wrong; 5xx bodies are opaque, the cause goes to the log), the
+//! code (and the one place each use case's errors map to it) (4xx bodies say what is wrong; 5xx bodies are opaque, the cause goes to the log), the
 //! caller's identity from API Gateway's JWT authorizer, and strict JSON bodies.
 
 use domain::account::AccountError;
 use domain::ids::{Email, UserSub};
+use domain::metering::MeterError;
 use domain::stripe_events::ClaimError;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -26,6 +27,10 @@ pub fn json_response(status: StatusCode, body: Value) -> Response<Body> {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Credits left, when the refusal is about them: in the body and `x-credits-remaining`.
+    pub remaining: Option<u64>,
+    /// Credits the call needed, when there were not enough.
+    pub needed: Option<u64>,
 }
 
 impl ApiError {
@@ -33,6 +38,8 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            remaining: None,
+            needed: None,
         }
     }
 
@@ -56,7 +63,45 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        json_response(self.status, json!({ "error": self.message }))
+        let mut body = json!({ "error": self.message });
+        if let (Some(remaining), Some(needed)) = (self.remaining, self.needed) {
+            body["remaining"] = remaining.into();
+            body["needed"] = needed.into();
+        }
+        with_remaining(json_response(self.status, body), self.remaining)
+    }
+}
+
+/// Adds `x-credits-remaining` (the metered API's balance header) when there is a balance.
+pub fn with_remaining(mut response: Response<Body>, remaining: Option<u64>) -> Response<Body> {
+    if let Some(remaining) = remaining {
+        response
+            .headers_mut()
+            .insert("x-credits-remaining", HeaderValue::from(remaining));
+    }
+    response
+}
+
+/// The one place metering's refusals become status codes.
+impl From<MeterError> for ApiError {
+    fn from(e: MeterError) -> Self {
+        match e {
+            MeterError::UnknownKey => Self::new(StatusCode::UNAUTHORIZED, e.to_string()),
+            MeterError::AccessDenied => Self::new(
+                StatusCode::FORBIDDEN,
+                "API access is switched off for this account",
+            ),
+            MeterError::NoCredits { remaining, needed } => Self {
+                remaining: Some(remaining.get()),
+                needed: Some(needed.get()),
+                ..Self::new(StatusCode::PAYMENT_REQUIRED, "not enough credits")
+            },
+            MeterError::Contended => {
+                Self::conflict("the balance changed under concurrent calls; retry")
+            }
+            // Logged by the handler with its operation; the caller sees only this.
+            MeterError::Port(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 use adapters::config::FromEnv;
+use adapters::http::{ApiError, json_response, with_remaining};
 use adapters::{ConfigError, Env};
 use domain::metering::{KeyCache, Meter, MeterError, meter, parse_cost};
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Debug)]
 pub struct Config {
@@ -35,39 +36,8 @@ impl<M> Deps<M> {
     }
 }
 
-fn json_response(status: StatusCode, body: Value, remaining: Option<u64>) -> Response<Body> {
-    let mut response = adapters::http::json_response(status, body);
-    if let Some(remaining) = remaining {
-        response
-            .headers_mut()
-            .insert("x-credits-remaining", HeaderValue::from(remaining));
-    }
-    response
-}
-
 fn error(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(status, json!({ "error": message }), None)
-}
-
-/// The one place metering errors become status codes.
-fn error_response(err: &MeterError) -> Response<Body> {
-    match err {
-        MeterError::UnknownKey => error(StatusCode::UNAUTHORIZED, "unknown or revoked API key"),
-        MeterError::AccessDenied => error(
-            StatusCode::FORBIDDEN,
-            "API access is switched off for this account",
-        ),
-        MeterError::NoCredits { remaining, needed } => json_response(
-            StatusCode::PAYMENT_REQUIRED,
-            json!({ "error": "not enough credits", "remaining": remaining.get(), "needed": needed.get() }),
-            Some(remaining.get()),
-        ),
-        MeterError::Contended => error(
-            StatusCode::CONFLICT,
-            "the balance changed under concurrent calls; retry",
-        ),
-        MeterError::Port(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-    }
+    ApiError::new(status, message).into_response()
 }
 
 #[tracing::instrument(skip_all, fields(user_sub, charged, status))]
@@ -110,26 +80,28 @@ pub async fn handle<M: Meter>(
             span.record("charged", cost.get());
             span.record("status", 200);
             tracing::info!(remaining = balances.total().get(), "metered");
-            Ok(json_response(
-                StatusCode::OK,
-                json!({
-                    "charged": cost.get(),
-                    "remaining": balances.total().get(),
-                    "allowance": balances.allowance.get(),
-                    "purchased": balances.purchased.get(),
-                }),
+            Ok(with_remaining(
+                json_response(
+                    StatusCode::OK,
+                    json!({
+                        "charged": cost.get(),
+                        "remaining": balances.total().get(),
+                        "allowance": balances.allowance.get(),
+                        "purchased": balances.purchased.get(),
+                    }),
+                ),
                 Some(balances.total().get()),
             ))
         }
         Err(err) => {
-            let response = error_response(&err);
-            span.record("status", response.status().as_u16());
             match &err {
                 MeterError::Port(cause) => {
                     tracing::error!(operation = cause.operation, cause = %cause.source, "metering failed")
                 }
                 other => tracing::info!(reason = %other, "refused"),
             }
+            let response = ApiError::from(err).into_response();
+            span.record("status", response.status().as_u16());
             Ok(response)
         }
     }
