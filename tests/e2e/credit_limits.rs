@@ -188,10 +188,16 @@ async fn grant_holds<L: Ledger, S: CreditStore>(
     let (sub, key) = fresh()?;
     store.put(&sub, &key, 0, p).await?;
     let grant = PackGrant {
-        session: format!("cs_limits_{}", sub.as_str()),
+        session: domain::ids::CheckoutSessionId::parse(&format!(
+            "cs_limits_{}",
+            sub.as_str().replace('-', "_")
+        ))?,
         plan: PlanId::parse("power")?,
         credits: Credits::new(credits),
-        payment_intent: Some(format!("pi_limits_{}", sub.as_str())),
+        payment_intent: Some(domain::ids::PaymentIntentId::parse(&format!(
+            "pi_limits_{}",
+            sub.as_str().replace('-', "_")
+        ))?),
         revoked: Credits::new(removed),
         removed: Credits::new(removed),
     };

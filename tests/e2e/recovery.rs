@@ -85,7 +85,7 @@ async fn undelivered_events_are_replayed_and_drift_no_event_reports_is_reconcile
     let subscription = p
         .subscription
         .as_ref()
-        .map(|s| s.id.clone())
+        .map(|s| s.id.to_string())
         .unwrap_or_default();
     stack
         .emulator("DELETE", &format!("/v1/subscriptions/{subscription}"), "")

@@ -108,7 +108,11 @@ async fn a_user_buys_basic_renews_fails_and_recovers_then_cancels_at_period_end(
     })
     .await?;
     assert_eq!(p.manager_generation, 2, "the free manager was superseded");
-    let subscription = p.subscription.clone().map(|s| s.id).unwrap_or_default();
+    let subscription = p
+        .subscription
+        .clone()
+        .map(|s| s.id.to_string())
+        .unwrap_or_default();
     assert_eq!(
         cognito_attribute(&stack, email, "custom:plan")
             .await?
@@ -332,7 +336,7 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
         Ok(domain::ports::Ledger::held_purchases(&store, &email)
             .await?
             .into_iter()
-            .find(|h| h.session == id))
+            .find(|h| h.session.as_str() == id))
     })
     .await?;
     assert!(store.failed_events().await?.is_empty(), "held, not failed");
@@ -398,7 +402,7 @@ async fn a_pack_is_granted_and_refunded_and_a_failed_event_is_replayed_once_its_
     let subscription = p
         .subscription
         .as_ref()
-        .map(|s| s.id.clone())
+        .map(|s| s.id.to_string())
         .unwrap_or_default();
     // The Basic checkout's events all delivered first.
     stack.all_delivered(WAIT).await?;

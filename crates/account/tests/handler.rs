@@ -98,7 +98,7 @@ async fn claiming_needs_a_verified_email_a_session_id_and_a_purchase_held_for_th
     accounts.create_profile(&signed_up("user-1")).await?;
     accounts
         .hold_purchase(&HeldPurchase {
-            session: "cs_test_held".into(),
+            session: domain::ids::CheckoutSessionId::parse("cs_test_held")?,
             customer: StripeCustomerId::parse("cus_buyer")?,
             email: Email::parse("ada@example.com")?,
             mode: SessionMode::Payment,

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use domain::ids::{ApiKeyHash, Credits, Email, PlanId, StripeCustomerId, UserSub};
+use domain::ids::{
+    ApiKeyHash, CheckoutSessionId, Credits, Email, PaymentIntentId, PlanId, StripeCustomerId,
+    UserSub,
+};
 use domain::metering::{Balances, Meter, Snapshot, SpendResult};
 use domain::ports::{
     Accounts, Billing, Created, Directory, DirectoryEntry, Ledger, ManagerRun, PortError, Saved,
@@ -99,7 +102,10 @@ impl Ledger for InMemoryAccounts {
     ) -> Result<Created, PortError> {
         self.fail_writes.check("hold purchase")?;
         let mut holds = lock(&self.holds);
-        let key = (held.email.normalized().to_string(), held.session.clone());
+        let key = (
+            held.email.normalized().to_string(),
+            held.session.to_string(),
+        );
         if holds.contains_key(&key) {
             return Ok(Created::AlreadyExisted);
         }
@@ -131,7 +137,10 @@ impl Ledger for InMemoryAccounts {
         let mut holds = lock(&self.holds);
         let mut links = lock(&self.customer_links);
         let mut profiles = lock(&self.profiles);
-        let key = (held.email.normalized().to_string(), held.session.clone());
+        let key = (
+            held.email.normalized().to_string(),
+            held.session.to_string(),
+        );
         let (Some(hold), Some(profile)) = (holds.get_mut(&key), profiles.get_mut(sub.as_str()))
         else {
             return Ok(Saved::Conflict);
@@ -219,24 +228,24 @@ impl Ledger for InMemoryAccounts {
     async fn pack_grant(
         &self,
         sub: &UserSub,
-        session: &str,
+        session: &CheckoutSessionId,
     ) -> Result<Option<PackGrant>, PortError> {
         self.fail_reads.check("read pack grant")?;
         Ok(lock(&self.packs)
-            .get(&(sub.to_string(), session.to_owned()))
+            .get(&(sub.to_string(), session.to_string()))
             .cloned())
     }
 
     async fn pack_for_payment(
         &self,
         sub: &UserSub,
-        payment_intent: &str,
+        payment_intent: &PaymentIntentId,
     ) -> Result<Option<PackGrant>, PortError> {
         self.fail_reads.check("find pack grant")?;
         Ok(lock(&self.packs)
             .iter()
             .find(|((s, _), g)| {
-                s == sub.as_str() && g.payment_intent.as_deref() == Some(payment_intent)
+                s == sub.as_str() && g.payment_intent.as_ref() == Some(payment_intent)
             })
             .map(|(_, g)| g.clone()))
     }
@@ -245,7 +254,7 @@ impl Ledger for InMemoryAccounts {
         self.fail_writes.check("record pack grant")?;
         let mut profiles = lock(&self.profiles);
         let mut packs = lock(&self.packs);
-        let key = (sub.to_string(), grant.session.clone());
+        let key = (sub.to_string(), grant.session.to_string());
         let Some(profile) = profiles.get_mut(sub.as_str()) else {
             return Ok(Saved::Conflict);
         };
@@ -272,7 +281,7 @@ impl Ledger for InMemoryAccounts {
         self.fail_writes.check("revoke pack credits")?;
         let mut profiles = lock(&self.profiles);
         let mut packs = lock(&self.packs);
-        let key = (sub.to_string(), before.session.clone());
+        let key = (sub.to_string(), before.session.to_string());
         let take = after.removed.get().saturating_sub(before.removed.get());
         let (Some(profile), Some(stored)) = (profiles.get_mut(sub.as_str()), packs.get_mut(&key))
         else {

@@ -2,7 +2,10 @@
 //! One table: `pk`/`sk` strings (see DESIGN.md "Data").
 
 use domain::facts::{SubStatus, SubscriptionState};
-use domain::ids::{ApiKeyHash, Credits, Email, InvalidId, PlanId, StripeCustomerId, UserSub};
+use domain::ids::{
+    ApiKeyHash, CheckoutSessionId, Credits, Email, InvalidId, PlanId, StripeCustomerId,
+    SubscriptionId, UserSub,
+};
 use domain::profile::{Access, Profile};
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +82,7 @@ pub struct SubscriptionItem {
 impl From<&SubscriptionState> for SubscriptionItem {
     fn from(s: &SubscriptionState) -> Self {
         Self {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             status: s.status.as_str().into(),
             plan_id: s.plan.to_string(),
             price: s.price.clone(),
@@ -180,7 +183,7 @@ impl TryFrom<ProfileItem> for Profile {
                         status: SubStatus::parse(&s.status)
                             .ok_or(ItemError::Status { pk: pk.clone() })?,
                         plan: PlanId::parse(&s.plan_id).map_err(id)?,
-                        id: s.id,
+                        id: SubscriptionId::parse(&s.id).map_err(id)?,
                         price: s.price,
                         created: s.created,
                         current_period_end: s.current_period_end,
@@ -226,7 +229,7 @@ pub fn hold_pk(email: &Email) -> String {
     format!("HOLD#{}", email.normalized())
 }
 
-pub fn hold_sk(session: &str) -> String {
+pub fn hold_sk(session: &CheckoutSessionId) -> String {
     format!("SESSION#{session}")
 }
 
@@ -255,7 +258,7 @@ impl From<&domain::ports::HeldPurchase> for HoldItem {
         Self {
             pk: hold_pk(&h.email),
             sk: hold_sk(&h.session),
-            session: h.session.clone(),
+            session: h.session.to_string(),
             customer: h.customer.to_string(),
             email: h.email.normalized().to_string(),
             mode: match h.mode {
@@ -278,7 +281,7 @@ impl TryFrom<HoldItem> for domain::ports::HeldPurchase {
     fn try_from(item: HoldItem) -> Result<Self, InvalidId> {
         use domain::ports::SessionMode;
         Ok(Self {
-            session: item.session,
+            session: CheckoutSessionId::parse(&item.session)?,
             customer: StripeCustomerId::parse(&item.customer)?,
             email: Email::parse(&item.email)?,
             mode: match item.mode.as_str() {
@@ -351,7 +354,7 @@ mod tests {
     fn a_profile_following_a_subscription_round_trips() -> anyhow::Result<()> {
         let mut original = profile()?;
         original.subscription = Some(SubscriptionState {
-            id: "sub_1".into(),
+            id: SubscriptionId::parse("sub_1")?,
             status: SubStatus::PastDue,
             plan: PlanId::parse("basic")?,
             price: "price_1".into(),

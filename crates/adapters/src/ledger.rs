@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use domain::ids::{Credits, PlanId, StripeCustomerId, UserSub};
+use domain::ids::{CheckoutSessionId, Credits, PaymentIntentId, PlanId, StripeCustomerId, UserSub};
 use domain::ports::{Created, HeldPurchase, Ledger, PortError, Saved};
 use domain::profile::Access;
 use domain::writes::{AllowanceWrite, PackGrant, ProfileWrite};
@@ -66,17 +66,20 @@ fn now() -> String {
 }
 
 fn pack_from(item: GrantItem) -> Result<PackGrant, PortError> {
-    let session = item
-        .sk
-        .strip_prefix("GRANT#")
-        .unwrap_or(&item.sk)
-        .to_owned();
+    let decode = |e| PortError::new("decode pack grant", e);
+    let session = CheckoutSessionId::parse(item.sk.strip_prefix("GRANT#").unwrap_or(&item.sk))
+        .map_err(decode)?;
     Ok(PackGrant {
         session,
         plan: PlanId::parse(item.plan_id.as_deref().unwrap_or_default())
             .map_err(|e| PortError::new("decode pack grant", e))?,
         credits: Credits::new(item.credits),
-        payment_intent: item.payment_intent,
+        payment_intent: item
+            .payment_intent
+            .as_deref()
+            .map(PaymentIntentId::parse)
+            .transpose()
+            .map_err(decode)?,
         revoked: Credits::new(item.revoked),
         removed: Credits::new(item.removed),
     })
@@ -445,9 +448,9 @@ impl Ledger for DynamoStore {
     async fn pack_grant(
         &self,
         sub: &UserSub,
-        session: &str,
+        session: &CheckoutSessionId,
     ) -> Result<Option<PackGrant>, PortError> {
-        self.get(user_pk(sub), grant_sk(session))
+        self.get(user_pk(sub), grant_sk(session.as_str()))
             .await?
             .map(|item| {
                 serde_dynamo::from_item(item)
@@ -460,7 +463,7 @@ impl Ledger for DynamoStore {
     async fn pack_for_payment(
         &self,
         sub: &UserSub,
-        payment_intent: &str,
+        payment_intent: &PaymentIntentId,
     ) -> Result<Option<PackGrant>, PortError> {
         let out = self
             .client()
@@ -470,7 +473,7 @@ impl Ledger for DynamoStore {
             .filter_expression("payment_intent = :pi")
             .expression_attribute_values(":pk", s(user_pk(sub)))
             .expression_attribute_values(":grant", s("GRANT#"))
-            .expression_attribute_values(":pi", s(payment_intent))
+            .expression_attribute_values(":pi", s(payment_intent.as_str()))
             .consistent_read(true)
             .send()
             .await
@@ -490,11 +493,11 @@ impl Ledger for DynamoStore {
     async fn record_pack(&self, sub: &UserSub, grant: &PackGrant) -> Result<Saved, PortError> {
         let item = serde_dynamo::to_item(GrantItem {
             pk: user_pk(sub),
-            sk: grant_sk(&grant.session),
+            sk: grant_sk(grant.session.as_str()),
             cause: "pack".into(),
             credits: grant.credits.get(),
             plan_id: Some(grant.plan.to_string()),
-            payment_intent: grant.payment_intent.clone(),
+            payment_intent: grant.payment_intent.as_ref().map(|p| p.to_string()),
             revoked: grant.revoked.get(),
             removed: grant.removed.get(),
             created_at: now(),
@@ -552,7 +555,7 @@ impl Ledger for DynamoStore {
             }
             // Refused: the grant is recorded already, there is no profile, or no room.
             if self
-                .get(user_pk(sub), grant_sk(&grant.session))
+                .get(user_pk(sub), grant_sk(grant.session.as_str()))
                 .await?
                 .is_some()
             {
@@ -598,7 +601,7 @@ impl Ledger for DynamoStore {
         let take = after.removed.get().saturating_sub(before.removed.get());
         let grant = Update::builder()
             .table_name(self.table())
-            .set_key(Some(key(user_pk(sub), grant_sk(&before.session))))
+            .set_key(Some(key(user_pk(sub), grant_sk(before.session.as_str()))))
             .update_expression("SET revoked = :revoked, removed = :removed, revoked_at = :now")
             .condition_expression("revoked = :before")
             .expression_attribute_values(":revoked", n(after.revoked.get()))

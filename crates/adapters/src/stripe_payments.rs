@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use domain::catalogue::SaleMode;
 use domain::facts::SubStatus;
-use domain::ids::StripeCustomerId;
+use domain::ids::{CheckoutSessionId, StripeCustomerId, SubscriptionId};
+
+use crate::stripe_reads::stripe_id;
 use domain::ports::{
     CreatedSession, LiveSubscription, Payments, PortError, Refusal, SessionRequest,
 };
@@ -113,7 +115,7 @@ impl Payments for StripeState {
             .await
             .map_err(|e| keyed_error(what, e))?;
         Ok(CreatedSession {
-            id: session.id.to_string(),
+            id: stripe_id(CheckoutSessionId::parse, session.id.as_str())?,
             url: session.url.unwrap_or_default(),
         })
     }
@@ -140,7 +142,7 @@ impl Payments for StripeState {
                 };
                 let item = s.items.data.first();
                 live.push(LiveSubscription {
-                    id: s.id.to_string(),
+                    id: stripe_id(SubscriptionId::parse, s.id.as_str())?,
                     customer: customer.clone(),
                     status,
                     created: s.created,
@@ -155,10 +157,11 @@ impl Payments for StripeState {
 
     async fn change_subscription_price(
         &self,
-        subscription: &str,
+        subscription: &SubscriptionId,
         lookup_key: &str,
         idempotency_key: &str,
     ) -> Result<(), PortError> {
+        let subscription = subscription.as_str();
         let stripe = self.stripe().await?;
         let price = price_for(&stripe, lookup_key).await?;
         let current = stripe
@@ -189,9 +192,10 @@ impl Payments for StripeState {
 
     async fn cancel_subscription(
         &self,
-        subscription: &str,
+        subscription: &SubscriptionId,
         at_period_end: bool,
     ) -> Result<(), PortError> {
+        let subscription = subscription.as_str();
         let stripe = self.stripe().await?;
         if at_period_end {
             stripe
@@ -211,7 +215,8 @@ impl Payments for StripeState {
         Ok(())
     }
 
-    async fn cancel_duplicate(&self, subscription: &str) -> Result<(), PortError> {
+    async fn cancel_duplicate(&self, subscription: &SubscriptionId) -> Result<(), PortError> {
+        let subscription = subscription.as_str();
         let stripe = self.stripe().await?;
         let cancel = CancelSubscription::new(subscription)
             .prorate(true)

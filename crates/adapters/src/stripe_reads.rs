@@ -4,7 +4,10 @@
 
 use domain::catalogue::{SaleMode, lookup_key};
 use domain::facts::{ChargeFacts, InvoiceFacts, SubStatus, SubscriptionFacts};
-use domain::ids::{Email, PlanId, StripeCustomerId};
+use domain::ids::{
+    ChargeId, CheckoutSessionId, Email, InvalidId, InvoiceId, PaymentIntentId, PlanId,
+    StripeCustomerId, SubscriptionId,
+};
 use domain::ports::{PortError, SessionFacts, SessionMode, StripeReads};
 use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::subscription::RetrieveSubscription;
@@ -58,25 +61,43 @@ fn customer_id(raw: &str) -> Result<StripeCustomerId, PortError> {
     StripeCustomerId::parse(raw).map_err(|e| PortError::new("read Stripe customer id", e))
 }
 
-fn charge_facts(charge: Charge) -> ChargeFacts {
-    ChargeFacts {
-        id: charge.id.to_string(),
+/// An id Stripe answered, as creditgate's type: one that is not such an id is an error.
+pub(crate) fn stripe_id<I>(
+    parse: fn(&str) -> Result<I, InvalidId>,
+    raw: &str,
+) -> Result<I, PortError> {
+    parse(raw).map_err(|e| PortError::new("read a Stripe id", e))
+}
+
+fn charge_facts(charge: Charge) -> Result<ChargeFacts, PortError> {
+    Ok(ChargeFacts {
+        id: stripe_id(ChargeId::parse, charge.id.as_str())?,
         customer: charge
             .customer
             .as_ref()
             .and_then(|c| StripeCustomerId::parse(c.id().as_str()).ok()),
-        payment_intent: charge.payment_intent.as_ref().map(|p| p.id().to_string()),
+        payment_intent: charge
+            .payment_intent
+            .as_ref()
+            .map(|p| stripe_id(PaymentIntentId::parse, p.id().as_str()))
+            .transpose()?,
         amount: u64::try_from(charge.amount).unwrap_or(0),
         amount_refunded: u64::try_from(charge.amount_refunded).unwrap_or(0),
         disputed: charge.disputed,
-    }
+    })
 }
 
 impl StripeReads for StripeState {
-    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionFacts>, PortError> {
+    async fn subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> Result<Option<SubscriptionFacts>, PortError> {
         let stripe = self.stripe().await?;
         let Some(sub) = stripe
-            .find(&RetrieveSubscription::new(id), "read Stripe subscription")
+            .find(
+                &RetrieveSubscription::new(id.as_str()),
+                "read Stripe subscription",
+            )
             .await?
         else {
             return Ok(None);
@@ -91,7 +112,12 @@ impl StripeReads for StripeState {
         let invoice_id = sub
             .latest_invoice
             .as_ref()
-            .and_then(|i| i.id().as_ref().map(|id| id.to_string()));
+            .and_then(|i| {
+                i.id()
+                    .as_ref()
+                    .map(|id| stripe_id(InvoiceId::parse, id.as_str()))
+            })
+            .transpose()?;
         let latest_invoice = match invoice_id {
             None => None,
             Some(invoice) => stripe
@@ -107,7 +133,7 @@ impl StripeReads for StripeState {
                 }),
         };
         Ok(Some(SubscriptionFacts {
-            id: sub.id.to_string(),
+            id: stripe_id(SubscriptionId::parse, sub.id.as_str())?,
             customer: customer_id(sub.customer.id().as_str())?,
             status,
             lookup_key: item.and_then(|i| plan_key(&i.price)),
@@ -120,7 +146,11 @@ impl StripeReads for StripeState {
         }))
     }
 
-    async fn checkout_session(&self, id: &str) -> Result<Option<SessionFacts>, PortError> {
+    async fn checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<Option<SessionFacts>, PortError> {
+        let id = id.as_str();
         let stripe = self.stripe().await?;
         let Some(session) = stripe
             .find(
@@ -151,7 +181,7 @@ impl StripeReads for StripeState {
                     | CheckoutSessionPaymentStatus::NoPaymentRequired
             );
         Ok(Some(SessionFacts {
-            id: session.id.to_string(),
+            id: stripe_id(CheckoutSessionId::parse, session.id.as_str())?,
             mode: match session.mode {
                 CheckoutSessionMode::Subscription => SessionMode::Subscription,
                 CheckoutSessionMode::Payment => SessionMode::Payment,
@@ -170,41 +200,58 @@ impl StripeReads for StripeState {
                 .and_then(|d| d.email.as_deref())
                 .or(session.customer_email.as_deref())
                 .and_then(|e| Email::parse(e).ok()),
-            subscription: session.subscription.as_ref().map(|s| s.id().to_string()),
-            payment_intent: session.payment_intent.as_ref().map(|p| p.id().to_string()),
+            subscription: session
+                .subscription
+                .as_ref()
+                .map(|s| stripe_id(SubscriptionId::parse, s.id().as_str()))
+                .transpose()?,
+            payment_intent: session
+                .payment_intent
+                .as_ref()
+                .map(|p| stripe_id(PaymentIntentId::parse, p.id().as_str()))
+                .transpose()?,
             items,
         }))
     }
 
-    async fn charge(&self, id: &str) -> Result<Option<ChargeFacts>, PortError> {
-        Ok(self
-            .stripe()
+    async fn charge(&self, id: &ChargeId) -> Result<Option<ChargeFacts>, PortError> {
+        self.stripe()
             .await?
-            .find(&RetrieveCharge::new(id), "read Stripe charge")
+            .find(&RetrieveCharge::new(id.as_str()), "read Stripe charge")
             .await?
-            .map(charge_facts))
+            .map(charge_facts)
+            .transpose()
     }
 
-    async fn session_for_payment(&self, payment_intent: &str) -> Result<Option<String>, PortError> {
+    async fn session_for_payment(
+        &self,
+        payment_intent: &PaymentIntentId,
+    ) -> Result<Option<CheckoutSessionId>, PortError> {
         let list = self
             .stripe()
             .await?
             .call(
                 &ListCheckoutSession::new()
-                    .payment_intent(payment_intent)
+                    .payment_intent(payment_intent.as_str())
                     .limit(1),
                 "find Stripe checkout session",
             )
             .await?;
-        Ok(list.data.first().map(|s| s.id.to_string()))
+        list.data
+            .first()
+            .map(|s| stripe_id(CheckoutSessionId::parse, s.id.as_str()))
+            .transpose()
     }
 
-    async fn payment_charge(&self, payment_intent: &str) -> Result<Option<ChargeFacts>, PortError> {
+    async fn payment_charge(
+        &self,
+        payment_intent: &PaymentIntentId,
+    ) -> Result<Option<ChargeFacts>, PortError> {
         let Some(intent) = self
             .stripe()
             .await?
             .find(
-                &RetrievePaymentIntent::new(payment_intent),
+                &RetrievePaymentIntent::new(payment_intent.as_str()),
                 "read Stripe payment intent",
             )
             .await?
@@ -213,14 +260,17 @@ impl StripeReads for StripeState {
         };
         match intent.latest_charge {
             None => Ok(None),
-            Some(charge) => self.charge(charge.id().as_str()).await,
+            Some(charge) => {
+                self.charge(&stripe_id(ChargeId::parse, charge.id().as_str())?)
+                    .await
+            }
         }
     }
 
     async fn paid_pack_sessions(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Vec<String>, PortError> {
+    ) -> Result<Vec<CheckoutSessionId>, PortError> {
         let stripe = self.stripe().await?;
         let mut ids = Vec::new();
         let mut after: Option<String> = None;
@@ -233,15 +283,12 @@ impl StripeReads for StripeState {
                 req = req.starting_after(a.clone());
             }
             let page = stripe.call(&req, "list Stripe checkout sessions").await?;
-            ids.extend(
-                page.data
-                    .iter()
-                    .filter(|s| {
-                        s.mode == CheckoutSessionMode::Payment
-                            && s.payment_status == CheckoutSessionPaymentStatus::Paid
-                    })
-                    .map(|s| s.id.to_string()),
-            );
+            for s in page.data.iter().filter(|s| {
+                s.mode == CheckoutSessionMode::Payment
+                    && s.payment_status == CheckoutSessionPaymentStatus::Paid
+            }) {
+                ids.push(stripe_id(CheckoutSessionId::parse, s.id.as_str())?);
+            }
             after = page.data.last().map(|s| s.id.to_string());
             if !page.has_more || after.is_none() {
                 return Ok(ids);

@@ -165,7 +165,9 @@ async fn past_the_bound_the_call_fails_with_the_429_and_nothing_is_created_twice
     stripe.rate_limit(2 * BACKOFF.attempts + 2).await?;
 
     let create = sign_up(&billing, "alan@example.com", "creditgate-signup-alan").await;
-    let read = reads.charge("ch_anything").await;
+    let read = reads
+        .charge(&domain::ids::ChargeId::parse("ch_anything")?)
+        .await;
 
     let create = create
         .err()

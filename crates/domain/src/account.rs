@@ -3,7 +3,7 @@
 
 use crate::catalogue::{Catalogue, SaleMode};
 use crate::facts::SubStatus;
-use crate::ids::{PlanId, UserSub};
+use crate::ids::{PlanId, SubscriptionId, UserSub};
 use crate::ports::{
     Accounts, CreatedSession, Directory, Ledger, Payments, PortError, Scheduler, SessionRequest,
     StripeReads,
@@ -26,7 +26,7 @@ pub enum AccountError {
     #[error(
         "your subscription {0} was claimed from a payment link and bills the card its buyer gave: it can be cancelled (POST /subscriptions/cancel), not changed; subscribe to another plan after it ends"
     )]
-    ClaimedSubscription(String),
+    ClaimedSubscription(SubscriptionId),
     #[error("this Idempotency-Key was already used for a different request; use a new key")]
     IdempotencyKeyReused,
     #[error(
@@ -77,7 +77,7 @@ pub enum CheckoutOutcome {
     Session(CreatedSession),
     /// The live subscription's price was changed in place (prorated): never a second one.
     PlanChanged {
-        subscription: String,
+        subscription: SubscriptionId,
         from: Option<PlanId>,
         to: PlanId,
     },
@@ -170,16 +170,19 @@ where
 pub enum CancelOutcome {
     /// Flagged: the subscription ends at `period_end`, and the deletion webhook finishes it.
     AtPeriodEnd {
-        subscription: String,
+        subscription: SubscriptionId,
         period_end: i64,
     },
     /// It was already flagged: nothing changed.
     AlreadyAtPeriodEnd {
-        subscription: String,
+        subscription: SubscriptionId,
         period_end: i64,
     },
     /// Canceled now: the profile is on the free plan already.
-    Now { subscription: String, plan: PlanId },
+    Now {
+        subscription: SubscriptionId,
+        plan: PlanId,
+    },
 }
 
 /// `POST /subscriptions/cancel`: only the caller's own live subscription; the profile is

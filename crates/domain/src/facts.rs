@@ -1,7 +1,7 @@
 //! What creditgate reads from Stripe: plain data, as Stripe has it now (never taken from an
 //! event's payload). The ports return these; `lifecycle` decides what they mean.
 
-use crate::ids::{PlanId, StripeCustomerId};
+use crate::ids::{ChargeId, InvoiceId, PaymentIntentId, PlanId, StripeCustomerId, SubscriptionId};
 
 /// A Stripe subscription's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl SubStatus {
 /// A subscription's latest invoice, as Stripe has it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceFacts {
-    pub id: String,
+    pub id: InvoiceId,
     pub paid: bool,
     /// When it was created (Stripe's clock): a failed renewal has been past due since then.
     pub created: i64,
@@ -80,7 +80,7 @@ pub struct InvoiceFacts {
 /// A subscription as Stripe has it now (read from Stripe, never from the event payload).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionFacts {
-    pub id: String,
+    pub id: SubscriptionId,
     pub customer: StripeCustomerId,
     pub status: SubStatus,
     /// The first item's price lookup key.
@@ -98,7 +98,7 @@ pub struct SubscriptionFacts {
 /// The subscription a profile follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState {
-    pub id: String,
+    pub id: SubscriptionId,
     pub status: SubStatus,
     pub plan: PlanId,
     pub price: String,
@@ -112,9 +112,9 @@ pub struct SubscriptionState {
 /// A charge as Stripe has it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeFacts {
-    pub id: String,
+    pub id: ChargeId,
     pub customer: Option<StripeCustomerId>,
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<PaymentIntentId>,
     pub amount: u64,
     pub amount_refunded: u64,
     pub disputed: bool,

@@ -40,6 +40,24 @@ macro_rules! string_id {
                 &self.0
             }
         }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
     };
 }
 
@@ -58,6 +76,55 @@ string_id!(
 string_id!(
     /// An email address as Cognito verified it. Personal data: never logged.
     Email
+);
+
+/// A Stripe object id: one of `prefixes` then letters, digits and `_`, at most 255 bytes.
+/// Ids come from Stripe (its API, a signed event) or from creditgate's own records; a value
+/// that does not look like one is refused before it reaches a request path or a key.
+macro_rules! stripe_id {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, [$($prefix:literal),+]) => {
+        string_id!($(#[$meta])* $name);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+                const PREFIXES: &[&str] = &[$($prefix),+];
+                let Some(rest) = PREFIXES.iter().find_map(|p| raw.strip_prefix(p)) else {
+                    return Err(invalid($kind, concat!("does not start with ", $($prefix, " "),+)));
+                };
+                if rest.is_empty()
+                    || raw.len() > 255
+                    || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(invalid(
+                        $kind,
+                        "is not a prefix followed by letters, digits and '_' (at most 255 bytes)",
+                    ));
+                }
+                Ok(Self(raw.to_owned()))
+            }
+        }
+    };
+}
+
+stripe_id!(
+    /// A Stripe subscription id (`sub_...`).
+    SubscriptionId, "Stripe subscription id", ["sub_"]
+);
+stripe_id!(
+    /// A Stripe invoice id (`in_...`).
+    InvoiceId, "Stripe invoice id", ["in_"]
+);
+stripe_id!(
+    /// A Stripe Checkout Session id (`cs_test_...`, `cs_live_...`).
+    CheckoutSessionId, "Checkout Session id", ["cs_"]
+);
+stripe_id!(
+    /// A Stripe payment intent id (`pi_...`).
+    PaymentIntentId, "Stripe payment intent id", ["pi_"]
+);
+stripe_id!(
+    /// A Stripe charge id (`ch_...`, or `py_...` for some payment methods).
+    ChargeId, "Stripe charge id", ["ch_", "py_"]
 );
 
 impl UserSub {
@@ -123,7 +190,7 @@ impl PlanId {
 /// pair grants at most once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantSource {
-    pub invoice: String,
+    pub invoice: InvoiceId,
     pub plan: PlanId,
 }
 
@@ -132,7 +199,7 @@ impl GrantSource {
     pub fn parse(raw: &str) -> Option<Self> {
         let (invoice, plan) = raw.rsplit_once(':')?;
         Some(Self {
-            invoice: invoice.to_owned(),
+            invoice: InvoiceId::parse(invoice).ok()?,
             plan: PlanId::parse(plan).ok()?,
         })
     }
@@ -320,7 +387,7 @@ mod tests {
     #[test]
     fn a_grant_source_reads_back_what_it_writes_and_nothing_else() {
         let source = GrantSource {
-            invoice: "in_1Abc".into(),
+            invoice: InvoiceId::parse("in_1Abc").unwrap_or_else(|_| unreachable!()),
             plan: PlanId::parse("basic").unwrap_or_else(|_| unreachable!()),
         };
         assert_eq!(source.to_string(), "in_1Abc:basic");

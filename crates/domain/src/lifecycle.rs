@@ -9,7 +9,7 @@
 
 use crate::catalogue::Catalogue;
 use crate::facts::{ChargeFacts, SubStatus, SubscriptionFacts, SubscriptionState};
-use crate::ids::{Credits, GrantSource, PlanId};
+use crate::ids::{Credits, GrantSource, InvoiceId, PlanId, SubscriptionId};
 use crate::ports::ManagerRun;
 use crate::profile::{Access, Profile};
 use crate::writes::{AllowanceWrite, GrantRecord, ProfileWrite};
@@ -130,14 +130,14 @@ pub enum SubscriptionOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LifecycleError {
     #[error("subscription {0}'s price has lookup key {1:?}, which is no plan in plans.json")]
-    UnknownPlan(String, Option<String>),
+    UnknownPlan(SubscriptionId, Option<String>),
 }
 
 /// The grant key of an invoice for a plan: an upgrade within a period is a second grant for
 /// the same invoice, and each (invoice, plan) grants at most once.
-pub fn invoice_grant_source(invoice: &str, plan: &PlanId) -> String {
+pub fn invoice_grant_source(invoice: &InvoiceId, plan: &PlanId) -> String {
     GrantSource {
-        invoice: invoice.to_owned(),
+        invoice: invoice.clone(),
         plan: plan.clone(),
     }
     .to_string()
@@ -311,7 +311,7 @@ pub fn revoked_share(credits: Credits, charge: Option<&ChargeFacts>) -> Credits 
 mod tests {
     use super::*;
     use crate::facts::InvoiceFacts;
-    use crate::ids::StripeCustomerId;
+    use crate::ids::{ChargeId, StripeCustomerId};
     use crate::ids::{Email, UserSub};
 
     fn catalogue() -> Catalogue {
@@ -338,7 +338,7 @@ mod tests {
         invoice: Option<(&str, bool, i64)>,
     ) -> SubscriptionFacts {
         SubscriptionFacts {
-            id: "sub_1".into(),
+            id: id(SubscriptionId::parse("sub_1")),
             customer: id(StripeCustomerId::parse("cus_1")),
             status,
             lookup_key: Some(format!("creditgate_{plan}_subscription")),
@@ -346,8 +346,8 @@ mod tests {
             created: 100,
             current_period_end: 2_000_000,
             cancel_at_period_end: false,
-            latest_invoice: invoice.map(|(id, paid, created)| InvoiceFacts {
-                id: id.into(),
+            latest_invoice: invoice.map(|(invoice, paid, created)| InvoiceFacts {
+                id: id(InvoiceId::parse(invoice)),
                 paid,
                 created,
             }),
@@ -561,7 +561,7 @@ mod tests {
         let c = catalogue();
         let policy = AccessPolicy::default();
         let mut newer = facts(SubStatus::Active, "power", Some(("in_9", true, 500)));
-        newer.id = "sub_2".into();
+        newer.id = id(SubscriptionId::parse("sub_2"));
         newer.created = 500;
         let p = applied(&write(reconcile_subscription(
             &profile(),
@@ -593,7 +593,7 @@ mod tests {
     #[test]
     fn refunds_revoke_their_share_rounded_up_and_disputes_everything() {
         let charge = |refunded, disputed| ChargeFacts {
-            id: "ch_1".into(),
+            id: id(ChargeId::parse("ch_1")),
             customer: None,
             payment_intent: None,
             amount: 500,

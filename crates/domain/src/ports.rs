@@ -5,7 +5,10 @@ use std::error::Error as StdError;
 use std::future::Future;
 
 use crate::catalogue::Period;
-use crate::ids::{Credits, Email, PlanId, StripeCustomerId, UserSub};
+use crate::ids::{
+    ChargeId, CheckoutSessionId, Credits, Email, PaymentIntentId, PlanId, StripeCustomerId,
+    SubscriptionId, UserSub,
+};
 use crate::profile::Profile;
 
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -182,15 +185,15 @@ pub enum SessionMode {
 /// A Checkout Session as Stripe has it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionFacts {
-    pub id: String,
+    pub id: CheckoutSessionId,
     pub mode: SessionMode,
     /// `complete` and paid (or needing no payment, as a trial does).
     pub paid: bool,
     pub customer: Option<StripeCustomerId>,
     pub client_reference_id: Option<String>,
     pub email: Option<Email>,
-    pub subscription: Option<String>,
-    pub payment_intent: Option<String>,
+    pub subscription: Option<SubscriptionId>,
+    pub payment_intent: Option<PaymentIntentId>,
     /// Each line item's price lookup key and quantity.
     pub items: Vec<(Option<String>, u64)>,
 }
@@ -200,29 +203,29 @@ pub trait StripeReads {
     /// The subscription with its latest invoice; `None` if Stripe has no such subscription.
     fn subscription(
         &self,
-        id: &str,
+        id: &SubscriptionId,
     ) -> impl Future<Output = Result<Option<crate::facts::SubscriptionFacts>, PortError>> + Send;
 
     fn checkout_session(
         &self,
-        id: &str,
+        id: &CheckoutSessionId,
     ) -> impl Future<Output = Result<Option<SessionFacts>, PortError>> + Send;
 
     fn charge(
         &self,
-        id: &str,
+        id: &ChargeId,
     ) -> impl Future<Output = Result<Option<crate::facts::ChargeFacts>, PortError>> + Send;
 
     /// The Checkout Session that created a payment intent, if one did.
     fn session_for_payment(
         &self,
-        payment_intent: &str,
-    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+        payment_intent: &PaymentIntentId,
+    ) -> impl Future<Output = Result<Option<CheckoutSessionId>, PortError>> + Send;
 
     /// The latest charge of a payment intent.
     fn payment_charge(
         &self,
-        payment_intent: &str,
+        payment_intent: &PaymentIntentId,
     ) -> impl Future<Output = Result<Option<crate::facts::ChargeFacts>, PortError>> + Send;
 
     /// The ids of the customer's Checkout Sessions in payment mode that are complete and paid
@@ -230,7 +233,7 @@ pub trait StripeReads {
     fn paid_pack_sessions(
         &self,
         customer: &StripeCustomerId,
-    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Vec<CheckoutSessionId>, PortError>> + Send;
 
     /// An event as Stripe delivers it (the JSON a webhook receives), for replays; `None` if
     /// Stripe no longer has it (events are kept 30 days).
@@ -329,7 +332,7 @@ pub enum NewUser {
 /// `SESSION#<id>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldPurchase {
-    pub session: String,
+    pub session: CheckoutSessionId,
     pub customer: StripeCustomerId,
     /// Lowercased.
     pub email: Email,
@@ -394,13 +397,13 @@ pub trait Ledger {
     fn pack_grant(
         &self,
         sub: &UserSub,
-        session: &str,
+        session: &CheckoutSessionId,
     ) -> impl Future<Output = Result<Option<crate::writes::PackGrant>, PortError>> + Send;
 
     fn pack_for_payment(
         &self,
         sub: &UserSub,
-        payment_intent: &str,
+        payment_intent: &PaymentIntentId,
     ) -> impl Future<Output = Result<Option<crate::writes::PackGrant>, PortError>> + Send;
 
     /// Writes the pack's ledger entry (only if new) and adds `credits - revoked` to `purchased`,
@@ -437,14 +440,14 @@ pub struct SessionRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedSession {
-    pub id: String,
+    pub id: CheckoutSessionId,
     pub url: String,
 }
 
 /// A customer's live subscription, as Stripe lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveSubscription {
-    pub id: String,
+    pub id: SubscriptionId,
     pub customer: StripeCustomerId,
     pub status: crate::facts::SubStatus,
     pub created: i64,
@@ -471,7 +474,7 @@ pub trait Payments {
     /// Moves the subscription's price to the one with `lookup_key`, prorated and invoiced now.
     fn change_subscription_price(
         &self,
-        subscription: &str,
+        subscription: &SubscriptionId,
         lookup_key: &str,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
@@ -479,7 +482,7 @@ pub trait Payments {
     /// Cancels at period end (`true`) or now.
     fn cancel_subscription(
         &self,
-        subscription: &str,
+        subscription: &SubscriptionId,
         at_period_end: bool,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
@@ -487,7 +490,7 @@ pub trait Payments {
     /// (`prorate`, `invoice_now`). Idempotent: an already canceled one is not an error.
     fn cancel_duplicate(
         &self,
-        subscription: &str,
+        subscription: &SubscriptionId,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// A billing portal session's URL for the customer.

@@ -12,7 +12,7 @@
 //! write is version-checked and every grant keyed.
 
 use crate::facts::SubscriptionState;
-use crate::ids::{PlanId, UserSub};
+use crate::ids::{CheckoutSessionId, PlanId, UserSub};
 use crate::lifecycle::revoked_share;
 use crate::ports::{
     Accounts, Directory, DirectoryEntry, Ledger, Payments, PortError, Scheduler, StripeReads,
@@ -33,7 +33,7 @@ pub struct Standing {
     pub directory: Option<DirectoryEntry>,
     /// Every pack Stripe says the user paid for: (session, its grant, `None` while no grant is
     /// recorded).
-    pub packs: Vec<(String, Option<PackGrant>)>,
+    pub packs: Vec<(CheckoutSessionId, Option<PackGrant>)>,
 }
 
 impl Standing {

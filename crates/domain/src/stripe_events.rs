@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use crate::catalogue::{Catalogue, SaleMode, parse_lookup_key};
 use crate::facts::SubStatus;
-use crate::ids::{Credits, Email, PlanId, StripeCustomerId, UserSub};
+use crate::ids::{
+    ChargeId, CheckoutSessionId, Credits, Email, InvalidId, PaymentIntentId, PlanId,
+    StripeCustomerId, SubscriptionId, UserSub,
+};
 use crate::lifecycle::{
     self, AccessPolicy, LifecycleError, SubscriptionOutcome, free_manager, reconcile_subscription,
     revoked_share,
@@ -97,9 +100,9 @@ pub const HANDLED_TYPES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// A Checkout Session completed or its delayed payment succeeded.
-    CheckoutCompleted { session: String },
+    CheckoutCompleted { session: CheckoutSessionId },
     /// A subscription changed, or one of its invoices was paid: reconcile with it.
-    SyncSubscription { subscription: String },
+    SyncSubscription { subscription: SubscriptionId },
     TrialWillEnd {
         subscription: String,
         trial_end: i64,
@@ -108,10 +111,10 @@ pub enum Action {
     InvoicePaymentFailed {
         invoice: String,
         attempt_count: u64,
-        subscription: Option<String>,
+        subscription: Option<SubscriptionId>,
     },
     /// A refund or a dispute of a charge.
-    ChargeChanged { charge: String },
+    ChargeChanged { charge: ChargeId },
     /// Verified but nothing to do, and why (type not handled, an id missing).
     Ignore(String),
 }
@@ -119,24 +122,32 @@ pub enum Action {
 impl EventRef {
     /// What this event asks for: a typed action, or why it is ignored.
     pub fn action(&self) -> Action {
-        let id = |what: &str, path: &[&str], make: fn(String) -> Action| {
-            self.object_str(path)
-                .map(make)
-                .unwrap_or_else(|| Action::Ignore(format!("{what} without id")))
-        };
+        /// The id at `path` as an `I`, or why the event is ignored (absent, or not such an id).
+        fn typed<I>(
+            event: &EventRef,
+            what: &str,
+            path: &[&str],
+            parse: fn(&str) -> Result<I, InvalidId>,
+        ) -> Result<I, Action> {
+            let raw = event
+                .object_str(path)
+                .ok_or_else(|| Action::Ignore(format!("{what} without id")))?;
+            parse(&raw).map_err(|e| Action::Ignore(format!("{what} with an {e}")))
+        }
+        let done = |result: Result<Action, Action>| result.unwrap_or_else(|ignore| ignore);
         match self.kind.as_str() {
-            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-                id("session", &["id"], |session| Action::CheckoutCompleted {
-                    session,
-                })
-            }
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => done(
+                typed(self, "session", &["id"], CheckoutSessionId::parse)
+                    .map(|session| Action::CheckoutCompleted { session }),
+            ),
             "customer.subscription.created"
             | "customer.subscription.updated"
             | "customer.subscription.deleted"
             | "customer.subscription.paused"
-            | "customer.subscription.resumed" => id("subscription", &["id"], |subscription| {
-                Action::SyncSubscription { subscription }
-            }),
+            | "customer.subscription.resumed" => done(
+                typed(self, "subscription", &["id"], SubscriptionId::parse)
+                    .map(|subscription| Action::SyncSubscription { subscription }),
+            ),
             "customer.subscription.trial_will_end" => Action::TrialWillEnd {
                 subscription: self.object_str(&["id"]).unwrap_or_default(),
                 trial_end: self.object["trial_end"].as_i64().unwrap_or_default(),
@@ -144,15 +155,26 @@ impl EventRef {
             "invoice.payment_failed" => Action::InvoicePaymentFailed {
                 invoice: self.object_str(&["id"]).unwrap_or_default(),
                 attempt_count: self.object["attempt_count"].as_u64().unwrap_or_default(),
-                subscription: self.invoice_subscription(),
+                subscription: self
+                    .invoice_subscription()
+                    .and_then(|s| SubscriptionId::parse(&s).ok()),
             },
             "invoice.paid" | "invoice.payment_succeeded" => match self.invoice_subscription() {
-                Some(subscription) => Action::SyncSubscription { subscription },
+                Some(raw) => match SubscriptionId::parse(&raw) {
+                    Ok(subscription) => Action::SyncSubscription { subscription },
+                    Err(e) => Action::Ignore(format!("invoice with an {e}")),
+                },
                 None => Action::Ignore("invoice without a subscription".into()),
             },
-            "charge.refunded" => id("charge", &["id"], |charge| Action::ChargeChanged { charge }),
+            "charge.refunded" => done(
+                typed(self, "charge", &["id"], ChargeId::parse)
+                    .map(|charge| Action::ChargeChanged { charge }),
+            ),
             "charge.dispute.created" => match self.object_str(&["charge"]) {
-                Some(charge) => Action::ChargeChanged { charge },
+                Some(_) => done(
+                    typed(self, "dispute", &["charge"], ChargeId::parse)
+                        .map(|charge| Action::ChargeChanged { charge }),
+                ),
                 None => Action::Ignore("dispute without a charge".into()),
             },
             other => Action::Ignore(format!("{other} is not handled")),
@@ -314,7 +336,7 @@ where
     /// Reads the subscription from Stripe and reconciles its user's profile with it.
     pub async fn sync_subscription(
         &self,
-        id: &str,
+        id: &SubscriptionId,
         event_time: i64,
     ) -> Result<Handled, HandleError> {
         let Some(mut facts) = self.stripe.subscription(id).await? else {
@@ -331,7 +353,7 @@ where
             )));
         };
         let profile = self.profile(&sub).await?;
-        let followed = profile.subscription.as_ref().map(|s| s.id.as_str());
+        let followed = profile.subscription.as_ref().map(|s| &s.id);
         if followed != Some(id) || !facts.status.is_live() {
             // A subscription the profile does not follow yet, or the followed one ended: the
             // user's standing comes from every subscription bound to them, and one bill stays.
@@ -345,7 +367,6 @@ where
             }
         }
         let id = facts.id.clone();
-        let id = id.as_str();
         for _ in 0..MAX_ATTEMPTS {
             let profile = self.profile(&sub).await?;
             let plan = facts
@@ -411,7 +432,7 @@ where
     pub(crate) async fn one_subscription(
         &self,
         profile: &Profile,
-    ) -> Result<Option<String>, HandleError> {
+    ) -> Result<Option<SubscriptionId>, HandleError> {
         let live = self.stripe.live_subscriptions(&profile.customers()).await?;
         let Some(keep) = lifecycle::keep_one(&live) else {
             return Ok(None);
@@ -558,7 +579,7 @@ where
         };
         if !matches!(status, Some(SubStatus::Active | SubStatus::Trialing)) {
             return Err(ClaimError::NotPaying {
-                session: held.session.clone(),
+                session: held.session.to_string(),
                 status: status
                     .map(SubStatus::as_str)
                     .unwrap_or("missing")
@@ -587,11 +608,11 @@ where
                         .as_deref()
                         .and_then(|k| parse_lookup_key(&self.catalogue, k))
                         .map(|(p, _)| format!("`{}`", p.id()))
-                        .unwrap_or_else(|| s.id.clone())
+                        .unwrap_or_else(|| s.id.to_string())
                 })
                 .collect();
             return Err(ClaimError::WouldReplace {
-                session: held.session.clone(),
+                session: held.session.to_string(),
                 current: plans.join(", "),
                 claimed: held
                     .plan
@@ -631,7 +652,7 @@ where
             .held_purchases(&email)
             .await?
             .into_iter()
-            .find(|h| h.session == session)
+            .find(|h| h.session.as_str() == session)
             .ok_or_else(|| ClaimError::NothingHeld(session.to_owned()))?;
         if held.claimed_by.as_ref().is_some_and(|by| by != sub) {
             return Err(ClaimError::ClaimedByAnother(session.to_owned()));
@@ -666,7 +687,7 @@ where
                 .held_purchases(&email)
                 .await?
                 .into_iter()
-                .find(|h| h.session == session);
+                .find(|h| h.session.as_str() == session);
             match now_held.and_then(|h| h.claimed_by) {
                 Some(by) if &by == sub => {
                     bound = true;
@@ -688,12 +709,12 @@ where
             return Err(HandleError::Contention(MAX_ATTEMPTS).into());
         }
         tracing::info!(user_sub = %sub, session, customer = %held.customer, "held purchase claimed");
-        Ok(self.checkout_completed(session, now).await?)
+        Ok(self.checkout_completed(&held.session, now).await?)
     }
 
     pub async fn checkout_completed(
         &self,
-        id: &str,
+        id: &CheckoutSessionId,
         event_time: i64,
     ) -> Result<Handled, HandleError> {
         let Some(facts) = self.stripe.checkout_session(id).await? else {
@@ -772,10 +793,10 @@ where
     async fn grant_pack(
         &self,
         sub: &UserSub,
-        session: &str,
+        session: &CheckoutSessionId,
         plan: crate::ids::PlanId,
         credits: Credits,
-        payment_intent: Option<String>,
+        payment_intent: Option<PaymentIntentId>,
     ) -> Result<Handled, HandleError> {
         if self.store.pack_grant(sub, session).await?.is_none() {
             // A refund or dispute that came first is counted now, so order does not matter.
@@ -785,7 +806,7 @@ where
             };
             let revoked = revoked_share(credits, charge.as_ref());
             let grant = PackGrant {
-                session: session.to_owned(),
+                session: session.clone(),
                 plan,
                 credits,
                 payment_intent,
@@ -793,7 +814,7 @@ where
                 removed: revoked,
             };
             if self.store.record_pack(sub, &grant).await? == Saved::Written {
-                tracing::info!(user_sub = %sub, session, credits = credits.get(), revoked = revoked.get(), "pack credits granted");
+                tracing::info!(user_sub = %sub, session = %session, credits = credits.get(), revoked = revoked.get(), "pack credits granted");
             }
         }
         let profile = self.profile(sub).await?;
@@ -806,7 +827,7 @@ where
     /// A refund or dispute: the pack bought with the charge loses its share, never below zero.
     pub async fn charge_changed(
         &self,
-        charge_id: &str,
+        charge_id: &ChargeId,
         event_time: i64,
     ) -> Result<Handled, HandleError> {
         let Some(charge) = self.stripe.charge(charge_id).await? else {

@@ -2,7 +2,7 @@
 //! and credit changes that never overwrite a metered spend) and the ledger entries that make
 //! each grant happen once. `lifecycle` builds them; the `Ledger` port writes them.
 
-use crate::ids::{Credits, PlanId};
+use crate::ids::{CheckoutSessionId, Credits, PaymentIntentId, PlanId};
 use crate::profile::Profile;
 
 /// How a webhook write changes `allowance`.
@@ -44,10 +44,10 @@ pub struct ProfileWrite {
 /// A pack purchase's ledger entry (`GRANT#<checkout session>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackGrant {
-    pub session: String,
+    pub session: CheckoutSessionId,
     pub plan: PlanId,
     pub credits: Credits,
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<PaymentIntentId>,
     /// Credits taken back so far by refunds and disputes (of `credits`).
     pub revoked: Credits,
     /// What was actually removed from `purchased` (less than `revoked` when credits were

@@ -106,8 +106,9 @@ proptest! {
         more in any::<u64>(),
         disputed in any::<bool>(),
     ) {
+        let charge_id = domain::ids::ChargeId::parse("ch_1").unwrap_or_else(|_| unreachable!());
         let charge = |amount_refunded| ChargeFacts {
-            id: "ch_1".into(),
+            id: charge_id.clone(),
             customer: None,
             payment_intent: None,
             amount,

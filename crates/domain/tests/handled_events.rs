@@ -7,13 +7,25 @@ use std::path::Path;
 
 use domain::stripe_events::{Action, EventRef, HANDLED_TYPES};
 
+/// An event of `kind` whose object has the id such an object has (`cs_`, `sub_`, `in_`, `ch_`).
 fn event(kind: &str) -> EventRef {
+    let id = match kind.split('.').next() {
+        Some("checkout") => "cs_test_1",
+        Some("customer") => "sub_1",
+        Some("invoice") => "in_1",
+        Some("charge") => "ch_1",
+        _ => "obj_1",
+    };
+    event_with_id(kind, id)
+}
+
+fn event_with_id(kind: &str, id: &str) -> EventRef {
     EventRef {
         id: "evt_1".into(),
         kind: kind.into(),
         created: 1,
         object: serde_json::json!({
-            "id": "obj_1",
+            "id": id,
             "charge": "ch_1",
             "subscription": "sub_1",
             "trial_end": 2,
@@ -30,6 +42,11 @@ fn every_handled_type_maps_to_an_action_and_others_are_ignored() {
             "{kind} is listed as handled but ignored"
         );
     }
+    // An id that is no such Stripe id is refused before any read.
+    assert!(matches!(
+        event_with_id("customer.subscription.updated", "sub_../../v1/x").action(),
+        Action::Ignore(why) if why.contains("invalid Stripe subscription id")
+    ));
     assert_eq!(
         event("customer.created").action(),
         Action::Ignore("customer.created is not handled".into())
@@ -37,13 +54,14 @@ fn every_handled_type_maps_to_an_action_and_others_are_ignored() {
     assert_eq!(
         event("charge.dispute.created").action(),
         Action::ChargeChanged {
-            charge: "ch_1".into()
+            charge: domain::ids::ChargeId::parse("ch_1").unwrap_or_else(|_| unreachable!())
         }
     );
     assert_eq!(
         event("invoice.paid").action(),
         Action::SyncSubscription {
-            subscription: "sub_1".into()
+            subscription: domain::ids::SubscriptionId::parse("sub_1")
+                .unwrap_or_else(|_| unreachable!())
         }
     );
 }

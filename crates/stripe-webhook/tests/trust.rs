@@ -298,7 +298,7 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
     let first = profile(&deps, "ada")
         .await?
         .subscription
-        .map(|s| s.id)
+        .map(|s| s.id.to_string())
         .unwrap_or_default();
 
     // Case 3: a day later she buys Power through a Payment Link with her own email.
@@ -382,7 +382,7 @@ async fn her_own_link_purchase_is_held_claimed_and_leaves_one_subscription_and_o
     )
     .await?;
     assert!(
-        matches!(&cancelled, CancelOutcome::Now { subscription, .. } if subscription == second),
+        matches!(&cancelled, CancelOutcome::Now { subscription, .. } if *subscription == second),
         "{cancelled:?}"
     );
     deliver_new(&deps, &stripe, &mut seen).await?;
@@ -403,7 +403,7 @@ async fn a_claim_never_displaces_her_subscription_unasked_and_a_failing_one_laps
     let own = profile(&deps, "ada")
         .await?
         .subscription
-        .map(|s| s.id)
+        .map(|s| s.id.to_string())
         .unwrap_or_default();
     // Someone pays for Basic with her email and the card then fails: past due, then unpaid.
     let session = link_purchase(
@@ -448,7 +448,7 @@ async fn a_claim_never_displaces_her_subscription_unasked_and_a_failing_one_laps
     assert_eq!(deps.lifecycle.store.customer_owner(&buyer).await?, None);
     let p = profile(&deps, "ada").await?;
     assert_eq!((p.plan.as_str(), p.access), ("power", Access::Active));
-    assert_eq!(p.subscription.map(|s| s.id), Some(own));
+    assert_eq!(p.subscription.map(|s| s.id.to_string()), Some(own));
     assert!(
         deps.lifecycle
             .directory
