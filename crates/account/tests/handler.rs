@@ -9,8 +9,8 @@ use adapters::stripe_reads::StripeState;
 use domain::catalogue::Catalogue;
 use domain::ids::{ApiKey, Credits};
 use domain::lifecycle::AccessPolicy;
+use domain::lifecycle::Lifecycle;
 use domain::ports::Accounts;
-use domain::stripe_events::Lifecycle;
 use serde_json::Value;
 
 type TestDeps = Deps<InMemoryAccounts, StripeState, FakeDirectory, FakeScheduler>;

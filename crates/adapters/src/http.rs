@@ -4,8 +4,8 @@
 
 use domain::account::AccountError;
 use domain::ids::{Email, UserSub};
+use domain::lifecycle::ClaimError;
 use domain::metering::MeterError;
-use domain::stripe_events::ClaimError;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use domain::catalogue::Catalogue;
 use domain::lifecycle::AccessPolicy;
-use domain::stripe_events::Lifecycle;
+use domain::lifecycle::Lifecycle;
 
 use crate::cognito::CognitoDirectory;
 use crate::config::{ConfigError, Env, ExposeSecret, FromEnv, SecretString};

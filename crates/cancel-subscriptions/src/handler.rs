@@ -1,7 +1,7 @@
 use adapters::http::{ApiError, caller, flag, json_body, json_response};
 use domain::account::{CancelOutcome, cancel};
+use domain::lifecycle::Lifecycle;
 use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads};
-use domain::stripe_events::Lifecycle;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};

@@ -7,8 +7,8 @@ use adapters::fakes::{
 use cancel_subscriptions::handle;
 use domain::catalogue::Catalogue;
 use domain::lifecycle::AccessPolicy;
+use domain::lifecycle::Lifecycle;
 use domain::ports::Accounts;
-use domain::stripe_events::Lifecycle;
 use serde_json::Value;
 
 #[tokio::test]

@@ -4,12 +4,12 @@
 use crate::catalogue::{Catalogue, SaleMode};
 use crate::facts::SubStatus;
 use crate::ids::{PlanId, SubscriptionId, UserSub};
+use crate::lifecycle::{HandleError, Lifecycle};
 use crate::ports::{
     Accounts, CreatedSession, Directory, Ledger, Payments, PortError, Scheduler, SessionRequest,
     StripeReads,
 };
 use crate::profile::Profile;
-use crate::stripe_events::{HandleError, Lifecycle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -34,7 +34,7 @@ pub enum AccountError {
     )]
     EmailNotVerified,
     #[error(transparent)]
-    Claim(#[from] crate::stripe_events::ClaimError),
+    Claim(#[from] crate::lifecycle::ClaimError),
     #[error(transparent)]
     Port(PortError),
     #[error(transparent)]

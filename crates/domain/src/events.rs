@@ -4,8 +4,9 @@
 //! [`replay`], which runs the same [`process`] on the event as Stripe's API returns it, for
 //! records left failed or stuck and for events Stripe could not deliver.
 
+use crate::lifecycle::{Handled, Lifecycle};
 use crate::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads, error_chain};
-use crate::stripe_events::{EventRef, Handled, Lifecycle};
+use crate::stripe_events::EventRef;
 use crate::webhook::{Claim, EventLedger, Finished, LEASE_SECONDS, UnsettledEvent};
 
 /// What processing a verified event came to; the webhook turns it into a status code in one

@@ -8,8 +8,9 @@
 //! - [`webhook`]: Stripe webhook signatures (several secrets during rotation, tolerance).
 //! - [`facts`]: what creditgate reads from Stripe (subscriptions, invoices, charges).
 //! - [`writes`]: what the webhook writes (profile writes, grant records).
-//! - [`lifecycle`]: the access policy table and reconciling a profile with Stripe's truth.
-//! - [`stripe_events`]: what each Stripe event means (the webhook's use case).
+//! - [`stripe_events`]: a Stripe event's reference and the typed action it asks for.
+//! - [`lifecycle`]: the webhook's use cases (the `Lifecycle`: subscriptions, checkouts and
+//!   claims, refunds) and their pure rules (the access policy, reconciling a profile).
 //! - [`events`]: processing one verified event exactly once, and replaying failed ones.
 //! - [`reconcile`]: every profile compared with Stripe and repaired by the same reconciliation.
 //! - [`account`]: the user-facing API's use cases (buy or change plan, cancel, `GET /me`).

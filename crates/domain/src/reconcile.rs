@@ -14,12 +14,12 @@
 use crate::facts::SubscriptionState;
 use crate::ids::{CheckoutSessionId, PlanId, UserSub};
 use crate::lifecycle::revoked_share;
+use crate::lifecycle::{HandleError, Lifecycle};
 use crate::ports::{
     Accounts, Directory, DirectoryEntry, Ledger, Payments, PortError, Scheduler, StripeReads,
     error_chain,
 };
 use crate::profile::{Access, Profile};
-use crate::stripe_events::{HandleError, Lifecycle};
 use crate::writes::PackGrant;
 
 /// What the webhook owns of a user: what reconciliation compares.

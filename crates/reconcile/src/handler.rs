@@ -1,7 +1,7 @@
 use domain::events::{Outcome, ReplayFilter, Replayed, replay};
+use domain::lifecycle::Lifecycle;
 use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads, error_chain};
 use domain::reconcile::reconcile_from;
-use domain::stripe_events::Lifecycle;
 use domain::webhook::EventLedger;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};

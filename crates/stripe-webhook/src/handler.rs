@@ -4,8 +4,9 @@ use adapters::secrets::StripeSecretSource;
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
 use domain::events::{Outcome, process};
+use domain::lifecycle::Lifecycle;
 use domain::ports::{Accounts, Directory, Ledger, Payments, PortError, Scheduler, StripeReads};
-use domain::stripe_events::{EventRef, Lifecycle};
+use domain::stripe_events::EventRef;
 use domain::webhook::{
     DEFAULT_TOLERANCE_SECONDS, EventLedger, SignatureError, WebhookSecret, check_header,
     verify_checked,

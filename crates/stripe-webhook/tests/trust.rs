@@ -10,9 +10,9 @@ use domain::catalogue::SaleMode;
 use domain::facts::SubStatus;
 use domain::ids::{Email, StripeCustomerId, UserSub};
 use domain::lifecycle::{AccessPolicy, LapseMode};
+use domain::lifecycle::{ClaimError, Handled};
 use domain::ports::{Accounts, Directory, Ledger, Payments};
 use domain::profile::Access;
-use domain::stripe_events::{ClaimError, Handled};
 use serde_json::Value;
 use support::*;
 
@@ -95,9 +95,8 @@ async fn claim(
     session: &str,
     replace: bool,
 ) -> Result<Handled, ClaimError> {
-    let email = Email::parse(email).map_err(|e| {
-        ClaimError::Handle(domain::stripe_events::HandleError::NotReady(e.to_string()))
-    })?;
+    let email = Email::parse(email)
+        .map_err(|e| ClaimError::Handle(domain::lifecycle::HandleError::NotReady(e.to_string())))?;
     deps.lifecycle
         .claim_purchase(sub, &email, session, replace, adapters::unix_now())
         .await
