@@ -3,7 +3,7 @@
 //! idempotency keys, deterministic execution names, and injectable failures.
 //!
 //! One file per fake; the ports with a real adapter have a contract test run against both
-//! (tests/e2e/contracts.rs, crates/adapters/tests/billing_contract.rs).
+//! (tests/e2e/contracts.rs, crates/adapters/tests/*_contract.rs).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,12 +17,17 @@ mod billing;
 mod directory;
 mod meter;
 mod scheduler;
+mod stripe;
 
 pub use accounts::{EventRecord, InMemoryAccounts};
 pub use billing::{CustomerParams, FakeBilling};
 pub use directory::{DirectoryUser, FakeDirectory};
 pub use meter::{InMemoryMeter, MeterProfile};
 pub use scheduler::FakeScheduler;
+pub use stripe::{
+    FakeEvent, FakePayments, FakePrice, FakeSession, FakeSessionStatus, FakeStripe,
+    FakeStripeReads, FakeSubscription, StripeData,
+};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
