@@ -12,7 +12,8 @@
 //! - `paid_pack_sessions`: only the complete, paid, payment-mode sessions of that customer.
 //! - `events_since`: every event from `since` on, oldest first, as a webhook receives it (the
 //!   same JSON `event_payload` gives), the handled types in the order things happened; with
-//!   `undelivered_only`, only those whose delivery has not succeeded.
+//!   `undelivered_only`, only those whose delivery has not succeeded; a price change and each
+//!   cancellation read back and listed as the subscription's events.
 
 mod stripe_world;
 
@@ -389,5 +390,41 @@ async fn contract(world: &impl World) -> anyhow::Result<()> {
     let everything = events(stripe, 0, false).await?;
     assert_eq!(everything[..all.len()], all[..]);
     assert_eq!(everything[all.len()..], waiting[..]);
+
+    // What the payments do is read back, and each is an event.
+    stripe
+        .change_subscription_price(&sub, "creditgate_power_subscription", "chg-ada")
+        .await?;
+    assert_eq!(
+        stripe.subscription(&sub).await?.and_then(|s| s.lookup_key),
+        Some("creditgate_power_subscription".to_owned())
+    );
+    stripe.cancel_subscription(&sub, true).await?;
+    assert_eq!(
+        stripe
+            .subscription(&sub)
+            .await?
+            .map(|s| (s.status, s.cancel_at_period_end)),
+        Some((SubStatus::Active, true))
+    );
+    stripe.cancel_subscription(&sub, false).await?;
+    stripe.cancel_duplicate(&trial.id).await?;
+    for id in [&sub, &trial.id] {
+        assert_eq!(
+            stripe.subscription(id).await?.map(|s| s.status),
+            Some(SubStatus::Canceled),
+            "{id}"
+        );
+    }
+    let latest = events(stripe, 0, false).await?;
+    assert_eq!(
+        handled(&latest[everything.len()..]),
+        vec![
+            pair("customer.subscription.updated", &sub),
+            pair("customer.subscription.updated", &sub),
+            pair("customer.subscription.deleted", &sub),
+            pair("customer.subscription.deleted", &trial.id),
+        ]
+    );
     Ok(())
 }
