@@ -3,8 +3,8 @@
 //! cannot drift:
 //! - Checkout Sessions: one per idempotency key however often asked, another key another
 //!   session, the same key with another request refused as a key reused; an unknown lookup
-//!   key, an unknown customer, or a price of the other kind (a pack sold as a subscription)
-//!   is an error.
+//!   key, an unknown customer, a price of the other kind (a pack sold as a subscription), or
+//!   an idempotency key that is empty or longer than 255 characters is an error.
 //! - `live_subscriptions`: only the live subscriptions of the customers asked about, per
 //!   customer, with status (a trial is trialing), lookup key, period end and the cancel flag.
 //! - `change_subscription_price`: the subscription bills the new lookup key; the same key
@@ -126,6 +126,25 @@ async fn contract(world: &impl World) -> anyhow::Result<()> {
         wrong_kind.is_err(),
         "a one-time price in subscription mode: {wrong_kind:?}"
     );
+
+    let long = "k".repeat(256);
+    for key in ["", long.as_str()] {
+        let result = stripe
+            .create_checkout_session(&session_request(
+                ADA,
+                &ada,
+                "basic",
+                SaleMode::Pack,
+                0,
+                key,
+            )?)
+            .await;
+        assert!(
+            result.is_err(),
+            "an idempotency key of {} characters: {result:?}",
+            key.len()
+        );
+    }
 
     // Live subscriptions: only the live ones of the customers asked about.
     assert_eq!(live(stripe, &[]).await?, vec![]);

@@ -239,6 +239,16 @@ impl StripeData {
         fingerprint: String,
         apply: impl FnOnce(&mut Self) -> Result<String, String>,
     ) -> Result<String, PortError> {
+        // What async-stripe's `IdempotencyKey::new` refuses, before any request.
+        if key.is_empty() || key.len() > 255 {
+            return Err(error(
+                "build idempotency key",
+                format!(
+                    "an idempotency key has 1 to 255 characters, not {}",
+                    key.len()
+                ),
+            ));
+        }
         if let Some((first, answer)) = self.idempotency.get(key) {
             if *first != fingerprint {
                 return Err(error(
