@@ -159,12 +159,27 @@ fn sub_json(s: &FakeSubscription) -> Value {
 }
 
 fn session_json(s: &FakeSession) -> Value {
+    let mode = match s.mode {
+        SaleMode::Subscription => "subscription",
+        SaleMode::Pack => "payment",
+    };
+    let status = match s.status {
+        FakeSessionStatus::Open => "open",
+        FakeSessionStatus::Complete => "complete",
+    };
+    let payment_status = if s.no_payment_required {
+        "no_payment_required"
+    } else if s.paid {
+        "paid"
+    } else {
+        "unpaid"
+    };
     json!({
         "id": s.id,
         "object": "checkout.session",
-        "mode": match s.mode { SaleMode::Subscription => "subscription", SaleMode::Pack => "payment" },
-        "status": match s.status { FakeSessionStatus::Open => "open", FakeSessionStatus::Complete => "complete" },
-        "payment_status": if s.no_payment_required { "no_payment_required" } else if s.paid { "paid" } else { "unpaid" },
+        "mode": mode,
+        "status": status,
+        "payment_status": payment_status,
         "customer": s.customer.as_str(),
         "client_reference_id": s.client_reference_id,
         "customer_details": s.email.as_ref().map(|e| json!({ "email": e })),
