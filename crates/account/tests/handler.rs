@@ -1,5 +1,6 @@
-//! Handler tests for the account routes that need no Stripe call. (Key rotation through
-//! DynamoDB and the billing portal: tests/e2e/account.rs.)
+//! Handler tests for the account routes that need no Stripe call, then `/me` and the billing
+//! portal on the in-memory `FakeStripe`. (Key rotation through DynamoDB and the billing portal
+//! against the emulator: tests/e2e/account.rs.)
 
 use account::{Deps, handle};
 use adapters::fakes::{
@@ -204,5 +205,68 @@ async fn claiming_needs_a_verified_email_a_session_id_and_a_purchase_held_for_th
     )
     .await?;
     assert_eq!(status, 400, "{answer}");
+    Ok(())
+}
+
+/// On the in-memory `FakeStripe` (its contract with the real adapter:
+/// crates/adapters/tests/payments_contract.rs): `/me` lists the caller's live subscriptions and
+/// `/billing-portal` answers a portal URL.
+#[tokio::test]
+async fn me_lists_live_subscriptions_and_the_billing_portal_answers_on_the_fake_stripe()
+-> anyhow::Result<()> {
+    use adapters::fakes::FakeStripe;
+    use domain::ids::StripeCustomerId;
+
+    let catalogue = Catalogue::bundled()?;
+    let stripe = FakeStripe::new(&catalogue);
+    let customer = StripeCustomerId::parse("cus_test1")?;
+    stripe.add_customer(&customer, "ada@example.com");
+    let subscription = stripe.subscribe(&customer, "creditgate_basic_subscription")?;
+    let someone_else = stripe.customer("eve@example.com");
+    stripe.subscribe(&someone_else, "creditgate_power_subscription")?;
+    let deps = Deps {
+        lifecycle: Lifecycle {
+            store: InMemoryAccounts::default(),
+            stripe,
+            directory: FakeDirectory::default(),
+            scheduler: FakeScheduler::default(),
+            catalogue,
+            policy: AccessPolicy::default(),
+            free_period_override: None,
+        },
+        portal_return_url: "https://app.example.com/account".into(),
+    };
+    deps.lifecycle
+        .store
+        .create_profile(&signed_up("user-1"))
+        .await?;
+    let call = |method: &'static str, path: &'static str| {
+        let deps = &deps;
+        async move {
+            let response = handle(deps, api_request(method, path, Some("user-1"), ""))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body: Value = serde_json::from_slice(response.body().as_ref())?;
+            anyhow::Ok((response.status().as_u16(), body))
+        }
+    };
+    let (status, me) = call("GET", "/me").await?;
+    assert_eq!(status, 200, "{me}");
+    let listed = me["subscriptions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "only the caller's: {me}");
+    assert_eq!(listed[0]["id"], subscription.as_str());
+    assert_eq!(listed[0]["status"], "active");
+    assert_eq!(
+        listed[0]["price_lookup_key"],
+        "creditgate_basic_subscription"
+    );
+    let (status, portal) = call("POST", "/billing-portal").await?;
+    assert_eq!(status, 200, "{portal}");
+    assert!(
+        portal["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")),
+        "{portal}"
+    );
     Ok(())
 }
