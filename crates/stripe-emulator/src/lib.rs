@@ -26,17 +26,13 @@
 //! /_emulator/rate_limit` shows how many remain and each refused request (method, path,
 //! idempotency key). `/_emulator` routes are never limited.
 
-pub mod billing;
-pub mod checkout;
 pub mod client;
+pub mod delivery;
+pub mod engine;
 pub mod error;
 pub mod form;
 pub mod http;
 pub mod params;
-pub mod payments;
-pub mod resources;
-pub mod store;
-pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -47,10 +43,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::engine::store::{Replay, State, new_id};
+use crate::engine::{
+    checkout, clock, customers, dunning, events, payments, prices, products, subscriptions,
+    webhook_endpoints,
+};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::resources::Route;
-use crate::store::{Replay, State, new_id};
 
 /// The Stripe API version whose object shapes the emulator serves.
 pub const STRIPE_API_VERSION: &str = "2026-09-30.endive";
@@ -147,7 +146,7 @@ impl Emulator {
         }
     }
 
-    async fn attempt(&self, job: webhooks::Job) {
+    async fn attempt(&self, job: engine::outbox::Job) {
         let prepared = {
             let state = self.lock();
             match (
@@ -173,8 +172,8 @@ impl Emulator {
         let Some((payload, url, secret, now)) = prepared else {
             return;
         };
-        let signature = webhooks::signature_header(&payload, &secret, now);
-        let result = webhooks::post(&url, &payload, &signature, self.delivery.timeout).await;
+        let signature = delivery::signature_header(&payload, &secret, now);
+        let result = delivery::post(&url, &payload, &signature, self.delivery.timeout).await;
         let delivered = matches!(result, Ok(status) if (200..300).contains(&status));
         let mut state = self.lock();
         let entry = serde_json::json!({
@@ -194,10 +193,10 @@ impl Emulator {
             {
                 event["pending_webhooks"] = serde_json::json!(pending.saturating_sub(1));
             }
-        } else if let Some(delay) = webhooks::RETRY_SCHEDULE.get(job.attempt as usize - 1) {
+        } else if let Some(delay) = engine::outbox::RETRY_SCHEDULE.get(job.attempt as usize - 1) {
             let wait =
                 std::time::Duration::from_secs_f64(*delay as f64 / self.delivery.retry_compression);
-            state.outbox.push(webhooks::Job {
+            state.outbox.push(engine::outbox::Job {
                 attempt: job.attempt + 1,
                 due: tokio::time::Instant::now() + wait,
                 ..job
@@ -268,7 +267,7 @@ impl Emulator {
             }
         }
         let fingerprint = format!("{method} {} {}", uri.path(), Value::Object(raw.clone()));
-        let params = Params::new(raw, resources::allowed(route))?;
+        let params = Params::new(raw, allowed(route))?;
 
         // One lock for the whole request: each request applies atomically, and concurrent
         // requests with one idempotency key see each other's result.
@@ -462,31 +461,31 @@ fn apply(
 ) -> Result<Value, ApiError> {
     let id = id.unwrap_or_default();
     match route {
-        Route::CreateCustomer => resources::create_customer(state, params),
-        Route::UpdateCustomer => resources::update_customer(state, id, params),
-        Route::ListCustomers => resources::list_customers(state, params),
-        Route::CreateProduct => resources::create_product(state, params),
-        Route::UpdateProduct => resources::update_product(state, id, params),
-        Route::ListProducts => resources::list_products(state, params),
-        Route::CreatePrice => resources::create_price(state, params),
-        Route::UpdatePrice => resources::update_price(state, id, params),
-        Route::ListPrices => resources::list_prices(state, params),
-        Route::CreateWebhookEndpoint => webhooks::create_endpoint(state, params),
-        Route::ListWebhookEndpoints => webhooks::list_endpoints(state, params),
-        Route::ListEvents => webhooks::list_events(state, params),
+        Route::CreateCustomer => customers::create_customer(state, params),
+        Route::UpdateCustomer => customers::update_customer(state, id, params),
+        Route::ListCustomers => customers::list_customers(state, params),
+        Route::CreateProduct => products::create_product(state, params),
+        Route::UpdateProduct => products::update_product(state, id, params),
+        Route::ListProducts => products::list_products(state, params),
+        Route::CreatePrice => prices::create_price(state, params),
+        Route::UpdatePrice => prices::update_price(state, id, params),
+        Route::ListPrices => prices::list_prices(state, params),
+        Route::CreateWebhookEndpoint => webhook_endpoints::create_endpoint(state, params),
+        Route::ListWebhookEndpoints => webhook_endpoints::list_endpoints(state, params),
+        Route::ListEvents => events::list_events(state, params),
         Route::CreateCheckoutSession => checkout::create_session(state, params),
         Route::ExpireCheckoutSession => checkout::expire_session(state, id),
-        Route::CompleteCheckoutSession => payments::complete_session(state, id, params),
+        Route::CompleteCheckoutSession => checkout::complete_session(state, id, params),
         Route::ListLineItems => checkout::line_items(state, id),
         Route::ListCheckoutSessions => checkout::list_sessions(state, params),
-        Route::UpdateSubscription => billing::update_subscription(state, id, params),
-        Route::AdvanceClock => billing::advance_clock(state, params),
+        Route::UpdateSubscription => subscriptions::update_subscription(state, id, params),
+        Route::AdvanceClock => clock::advance_clock(state, params),
         Route::CreateRefund => payments::create_refund(state, params),
         Route::CreateDispute => payments::create_dispute(state, id, params),
         Route::CreatePortalSession => payments::create_portal_session(state, params),
-        Route::SetPaymentMethod => billing::set_payment_method(state, id, params),
-        Route::ListSubscriptions => billing::list_subscriptions(state, params),
-        Route::CancelSubscription => billing::cancel_subscription(state, id, params),
+        Route::SetPaymentMethod => dunning::set_payment_method(state, id, params),
+        Route::ListSubscriptions => subscriptions::list_subscriptions(state, params),
+        Route::CancelSubscription => subscriptions::cancel_subscription(state, id, params),
         Route::Deliveries => Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
         Route::SetRateLimit => {
             let requests = params
@@ -499,7 +498,7 @@ fn apply(
         }
         Route::ShowRateLimit => Ok(rate_limit_view(state)),
         Route::Delete => match id.split_once(':') {
-            Some(("webhook_endpoint", id)) => webhooks::delete_endpoint(state, id),
+            Some(("webhook_endpoint", id)) => webhook_endpoints::delete_endpoint(state, id),
             _ => Err(ApiError::unrecognized_url("DELETE", id)),
         },
         Route::Retrieve => match id.split_once(':') {
@@ -515,7 +514,7 @@ fn apply(
             Some(("payment_intent", id)) => {
                 state.payment_intents.fetch("payment_intent", id, "intent")
             }
-            Some(("emulator_subscription", id)) => billing::emulator_view(state, id),
+            Some(("emulator_subscription", id)) => subscriptions::emulator_view(state, id),
             Some(("subscription", id)) => state.subscriptions.fetch("subscription", id, "id"),
             Some(("invoice", id)) => state.invoices.fetch("invoice", id, "invoice"),
             Some(("charge", id)) => state.charges.fetch("charge", id, "charge"),
@@ -525,6 +524,76 @@ fn apply(
             _ => Err(ApiError::unrecognized_url("GET", id)),
         },
     }
+}
+
+/// The parameter names each route accepts.
+fn allowed(route: Route) -> &'static [&'static str] {
+    match route {
+        Route::CreateCustomer => customers::CUSTOMER_CREATE,
+        Route::UpdateCustomer => customers::CUSTOMER_UPDATE,
+        Route::ListCustomers => customers::CUSTOMER_LIST,
+        Route::CreateProduct => products::PRODUCT_CREATE,
+        Route::UpdateProduct => products::PRODUCT_UPDATE,
+        Route::ListProducts => products::PRODUCT_LIST,
+        Route::CreatePrice => prices::PRICE_CREATE,
+        Route::UpdatePrice => prices::PRICE_UPDATE,
+        Route::ListPrices => prices::PRICE_LIST,
+        Route::CreateWebhookEndpoint => webhook_endpoints::ENDPOINT_CREATE,
+        Route::ListWebhookEndpoints => webhook_endpoints::ENDPOINT_LIST,
+        Route::ListEvents => events::EVENT_LIST,
+        Route::CreateCheckoutSession => checkout::SESSION_CREATE,
+        Route::CompleteCheckoutSession => checkout::COMPLETE,
+        Route::ListLineItems => checkout::LINE_ITEMS_LIST,
+        Route::ListCheckoutSessions => checkout::SESSION_LIST,
+        Route::UpdateSubscription => subscriptions::SUBSCRIPTION_UPDATE,
+        Route::AdvanceClock => clock::CLOCK_ADVANCE,
+        Route::CreateRefund => payments::REFUND_CREATE,
+        Route::CreateDispute => payments::DISPUTE_CREATE,
+        Route::CreatePortalSession => payments::PORTAL_CREATE,
+        Route::SetPaymentMethod => dunning::PAYMENT_METHOD,
+        Route::ListSubscriptions => subscriptions::SUBSCRIPTION_LIST,
+        Route::CancelSubscription => subscriptions::SUBSCRIPTION_CANCEL,
+        Route::SetRateLimit => &["requests"],
+        Route::Retrieve
+        | Route::Delete
+        | Route::Deliveries
+        | Route::ExpireCheckoutSession
+        | Route::ShowRateLimit => &[],
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    CreateCustomer,
+    UpdateCustomer,
+    ListCustomers,
+    CreateProduct,
+    UpdateProduct,
+    ListProducts,
+    CreatePrice,
+    UpdatePrice,
+    ListPrices,
+    CreateWebhookEndpoint,
+    ListWebhookEndpoints,
+    ListEvents,
+    CreateCheckoutSession,
+    ExpireCheckoutSession,
+    CompleteCheckoutSession,
+    ListLineItems,
+    ListCheckoutSessions,
+    UpdateSubscription,
+    AdvanceClock,
+    CreateRefund,
+    CreateDispute,
+    CreatePortalSession,
+    SetPaymentMethod,
+    ListSubscriptions,
+    CancelSubscription,
+    Retrieve,
+    Delete,
+    Deliveries,
+    SetRateLimit,
+    ShowRateLimit,
 }
 
 fn rate_limit_view(state: &State) -> Value {

@@ -98,7 +98,7 @@ pub struct State {
     pub events: Collection,
     /// Deliveries waiting for an attempt.
     #[serde(skip)]
-    pub outbox: Vec<crate::webhooks::Job>,
+    pub outbox: Vec<crate::engine::outbox::Job>,
     /// Every delivery attempt, for `GET /_emulator/deliveries`.
     pub deliveries: Vec<Value>,
     /// The request being applied (its id and idempotency key), for events' `request` field.
