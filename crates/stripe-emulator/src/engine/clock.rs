@@ -9,7 +9,6 @@ use crate::engine::events::{emit, previous_attributes};
 use crate::engine::invoices::{invoice_line, issue_invoice};
 use crate::engine::store::{State, new_id};
 use crate::error::ApiError;
-use crate::params::Params;
 
 /// `ts` moved on by `count` calendar `interval`s (day, week, month, year), as Stripe bills:
 /// a month from 31 January is the last day of February.
@@ -42,8 +41,6 @@ pub fn advance(ts: i64, interval: &str, count: i64) -> i64 {
     }
 }
 
-pub const CLOCK_ADVANCE: &[&str] = &["seconds"];
-
 fn set_now(state: &mut State, at: i64) {
     let now = state.now();
     if at > now {
@@ -62,10 +59,7 @@ fn period_end(sub: &Value) -> i64 {
 /// before a trial ends; at a period end, cancellation (`cancel_at_period_end`) or renewal (a
 /// `subscription_cycle` invoice, paid, or failed when the customer's payment method is marked
 /// failing, which makes the subscription `past_due`); and a retry of past-due invoices.
-pub fn advance_clock(state: &mut State, params: Params) -> Result<Value, ApiError> {
-    let seconds = params
-        .int("seconds")?
-        .ok_or_else(|| ApiError::missing_param("seconds"))?;
+pub fn advance_clock(state: &mut State, seconds: i64) -> Result<Value, ApiError> {
     if !(1..=5 * 366 * 86_400).contains(&seconds) {
         return Err(ApiError::invalid(
             "`seconds` must be between 1 and five years.",

@@ -7,7 +7,6 @@ use crate::engine::events::{emit, previous_attributes};
 use crate::engine::payments::pay;
 use crate::engine::store::State;
 use crate::error::ApiError;
-use crate::params::Params;
 
 /// Attempts to pay an open invoice: paid (`invoice.paid`, `invoice.payment_succeeded`, after the
 /// payment's own events), or, when the customer's payment method is marked failing,
@@ -58,20 +57,21 @@ pub fn settle(state: &mut State, mut invoice: Value) -> Value {
     invoice
 }
 
-pub const PAYMENT_METHOD: &[&str] = &["failing"];
+/// The customer whose payment method a test route marks, or Stripe's 404.
+pub fn check_customer(state: &State, customer: &str) -> Result<(), ApiError> {
+    if !state.customers.contains(customer) {
+        return Err(ApiError::no_such("customer", customer, "customer"));
+    }
+    Ok(())
+}
 
 /// Test route: mark a customer's payment method as failing (or working again).
 pub fn set_payment_method(
     state: &mut State,
     customer: &str,
-    params: Params,
+    failing: bool,
 ) -> Result<Value, ApiError> {
-    if !state.customers.contains(customer) {
-        return Err(ApiError::no_such("customer", customer, "customer"));
-    }
-    let failing = params
-        .bool("failing")?
-        .ok_or_else(|| ApiError::missing_param("failing"))?;
+    check_customer(state, customer)?;
     if failing {
         state.failing_customers.insert(customer.to_owned());
     } else {

@@ -11,9 +11,8 @@ use crate::engine::clock::advance;
 use crate::engine::events::{emit, previous_attributes};
 use crate::engine::invoices::{invoice_line, issue_invoice};
 use crate::engine::payments::customer_details;
-use crate::engine::store::{State, list, new_id};
+use crate::engine::store::{Page, State, list_page, new_id};
 use crate::error::ApiError;
-use crate::params::Params;
 
 fn plan_of(price: &Value) -> Value {
     json!({
@@ -203,87 +202,104 @@ pub fn complete_subscription(
     Ok(session)
 }
 
-pub const SUBSCRIPTION_UPDATE: &[&str] = &[
-    "items",
-    "proration_behavior",
-    "cancel_at_period_end",
-    "metadata",
-];
-pub const SUBSCRIPTION_LIST: &[&str] = &[
-    "customer",
-    "status",
-    "price",
-    "limit",
-    "starting_after",
-    "ending_before",
-];
-pub const SUBSCRIPTION_CANCEL: &[&str] = &["invoice_now", "prorate"];
-
 fn live(status: &str) -> bool {
     !matches!(status, "canceled" | "incomplete_expired")
 }
 
-/// Price change (`items[0][id]` + `items[0][price]`, `proration_behavior` recorded),
-/// `cancel_at_period_end`, `metadata`. Emits `customer.subscription.updated` with
-/// `previous_attributes`.
-pub fn update_subscription(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
-    let old = state.subscriptions.fetch("subscription", id, "id")?;
+/// The subscription, or Stripe's 404.
+pub fn fetch(state: &State, id: &str) -> Result<Value, ApiError> {
+    state.subscriptions.fetch("subscription", id, "id")
+}
+
+/// The subscription if it can still be updated: not canceled (Stripe's 400), else the 404.
+pub fn fetch_live(state: &State, id: &str) -> Result<Value, ApiError> {
+    let old = fetch(state, id)?;
     if !live(old["status"].as_str().unwrap_or_default()) {
         return Err(ApiError::invalid(
             "A canceled subscription can only update its cancellation_details and metadata.",
             None,
         ));
     }
+    Ok(old)
+}
+
+/// The proration behaviours an update may ask for.
+pub const PRORATION_BEHAVIORS: &[&str] = &["create_prorations", "none", "always_invoice"];
+
+/// Records an update's `proration_behavior` for `GET /_emulator/subscriptions/{id}`; the
+/// emulator bills no prorations.
+pub fn record_proration(state: &mut State, id: &str, behavior: String) {
+    state
+        .proration_behaviors
+        .entry(id.to_owned())
+        .or_default()
+        .push(behavior);
+}
+
+/// Where item `item_id` (named by `items[index][id]`) sits in the subscription's items, or
+/// Stripe's 404.
+pub fn item_position(sub: &Value, item_id: &str, index: usize) -> Result<usize, ApiError> {
+    sub["items"]["data"]
+        .as_array()
+        .and_then(|d| d.iter().position(|i| i["id"] == item_id))
+        .ok_or_else(|| {
+            ApiError::no_such("subscription_item", item_id, &format!("items[{index}][id]"))
+        })
+}
+
+/// The price `items[index][price]` names, if it is an active recurring price.
+pub fn recurring_price(state: &State, price_id: &str, index: usize) -> Result<Value, ApiError> {
+    let price =
+        state.prices.get(price_id).cloned().ok_or_else(|| {
+            ApiError::no_such("price", price_id, &format!("items[{index}][price]"))
+        })?;
+    if price["type"] != "recurring" || price["active"] != true {
+        return Err(ApiError::invalid(
+            "The price must be an active recurring price.",
+            Some(&format!("items[{index}][price]")),
+        ));
+    }
+    Ok(price)
+}
+
+/// A change to one subscription item: its position, a new price, a new quantity.
+#[derive(Debug, Clone)]
+pub struct ItemChange {
+    pub position: usize,
+    pub price: Option<Value>,
+    pub quantity: Option<i64>,
+}
+
+/// What an update changes (each checked already).
+#[derive(Debug, Clone)]
+pub struct SubscriptionUpdate {
+    pub items: Vec<ItemChange>,
+    pub cancel_at_period_end: Option<bool>,
+    /// The subscription's metadata after the update.
+    pub metadata: Value,
+}
+
+/// Price change (`items[0][id]` + `items[0][price]`, `proration_behavior` recorded),
+/// `cancel_at_period_end`, `metadata`. Emits `customer.subscription.updated` with
+/// `previous_attributes`.
+pub fn update_subscription(
+    state: &mut State,
+    id: &str,
+    update: SubscriptionUpdate,
+) -> Result<Value, ApiError> {
+    let old = fetch_live(state, id)?;
     let mut sub = old.clone();
-    if let Some(behavior) = params.str("proration_behavior")? {
-        if !["create_prorations", "none", "always_invoice"].contains(&behavior.as_str()) {
-            return Err(ApiError::invalid(
-                "Invalid proration_behavior",
-                Some("proration_behavior"),
-            ));
+    for change in update.items {
+        let position = change.position;
+        if let Some(price) = change.price {
+            sub["items"]["data"][position]["plan"] = plan_of(&price);
+            sub["items"]["data"][position]["price"] = price;
         }
-        // Recorded for `GET /_emulator/subscriptions/{id}`; the emulator bills no prorations.
-        state
-            .proration_behaviors
-            .entry(id.to_owned())
-            .or_default()
-            .push(behavior);
-    }
-    if let Some(items) = params.objects("items")? {
-        for (index, item) in items.iter().enumerate() {
-            item.refuse_unknown(&["id", "price", "quantity"], &format!("items[{index}]"))?;
-            let item_id = item
-                .required_str("id")
-                .map_err(|_| ApiError::missing_param(&format!("items[{index}][id]")))?;
-            let position = sub["items"]["data"]
-                .as_array()
-                .and_then(|d| d.iter().position(|i| i["id"] == item_id.as_str()))
-                .ok_or_else(|| {
-                    ApiError::no_such(
-                        "subscription_item",
-                        &item_id,
-                        &format!("items[{index}][id]"),
-                    )
-                })?;
-            if let Some(price_id) = item.str("price")? {
-                let price = state.prices.get(&price_id).cloned().ok_or_else(|| {
-                    ApiError::no_such("price", &price_id, &format!("items[{index}][price]"))
-                })?;
-                if price["type"] != "recurring" || price["active"] != true {
-                    return Err(ApiError::invalid(
-                        "The price must be an active recurring price.",
-                        Some(&format!("items[{index}][price]")),
-                    ));
-                }
-                sub["items"]["data"][position]["plan"] = plan_of(&price);
-                sub["items"]["data"][position]["price"] = price;
-            }
-            if let Some(quantity) = item.int("quantity")? {
-                sub["items"]["data"][position]["quantity"] = json!(quantity);
-            }
+        if let Some(quantity) = change.quantity {
+            sub["items"]["data"][position]["quantity"] = json!(quantity);
         }
     }
-    if let Some(flag) = params.bool("cancel_at_period_end")? {
+    if let Some(flag) = update.cancel_at_period_end {
         sub["cancel_at_period_end"] = json!(flag);
         let period_end = sub["items"]["data"][0]["current_period_end"].clone();
         sub["cancel_at"] = if flag { period_end } else { Value::Null };
@@ -293,7 +309,7 @@ pub fn update_subscription(state: &mut State, id: &str, params: Params) -> Resul
             Value::Null
         };
     }
-    sub["metadata"] = params.merge_metadata(&sub["metadata"])?;
+    sub["metadata"] = update.metadata;
     state.subscriptions.insert(id.to_owned(), sub.clone());
     let previous = previous_attributes(&old, &sub);
     if previous.as_object().is_some_and(|m| !m.is_empty()) {
@@ -305,9 +321,8 @@ pub fn update_subscription(state: &mut State, id: &str, params: Params) -> Resul
 /// Cancels at once: status `canceled`, `ended_at` now, `customer.subscription.deleted`.
 /// `prorate=true` is recorded (as `cancel_prorate` in `GET /_emulator/subscriptions/{id}`'s
 /// proration behaviours); the emulator bills no prorations.
-pub fn cancel_subscription(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
-    let mut sub = state.subscriptions.fetch("subscription", id, "id")?;
-    let prorate = params.bool("prorate")?.unwrap_or(false);
+pub fn cancel_subscription(state: &mut State, id: &str, prorate: bool) -> Result<Value, ApiError> {
+    let mut sub = fetch(state, id)?;
     if !live(sub["status"].as_str().unwrap_or_default()) {
         return Err(ApiError::invalid(
             format!("No such subscription: '{id}' is already canceled."),
@@ -333,10 +348,25 @@ pub fn cancel_subscription(state: &mut State, id: &str, params: Params) -> Resul
     Ok(sub)
 }
 
-pub fn list_subscriptions(state: &State, params: Params) -> Result<Value, ApiError> {
-    let customer = params.str("customer")?;
-    let status = params.str("status")?;
-    let price = params.str("price")?;
+/// Which subscriptions a list shows: by customer, status (every status but canceled unless
+/// asked; `all` for every one) and price.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionFilter {
+    pub customer: Option<String>,
+    pub status: Option<String>,
+    pub price: Option<String>,
+}
+
+pub fn list_subscriptions(
+    state: &State,
+    filter: &SubscriptionFilter,
+    page: &Page,
+) -> Result<Value, ApiError> {
+    let SubscriptionFilter {
+        customer,
+        status,
+        price,
+    } = filter;
     let matching = state.subscriptions.newest_first().filter(|s| {
         customer.as_deref().is_none_or(|c| s["customer"] == c)
             && match status.as_deref() {
@@ -351,7 +381,7 @@ pub fn list_subscriptions(state: &State, params: Params) -> Result<Value, ApiErr
                     .is_some_and(|d| d.iter().any(|i| i["price"]["id"] == p))
             })
     });
-    list("/v1/subscriptions", &params, matching)
+    list_page("/v1/subscriptions", page, matching, |_| true)
 }
 
 /// What the emulator records about a subscription beyond Stripe's object.

@@ -1,0 +1,27 @@
+//! Payments: PaymentIntents and Charges (retrieve), refunds, disputes (test route), billing
+//! portal sessions.
+
+use crate::engine::payments;
+use crate::server::routes::Op;
+
+pub const RETRIEVE_PAYMENT_INTENT: Op = Op {
+    allowed: &[],
+    apply: |state, id, _| state.payment_intents.fetch("payment_intent", id, "intent"),
+};
+pub const RETRIEVE_CHARGE: Op = Op {
+    allowed: &[],
+    apply: |state, id, _| state.charges.fetch("charge", id, "charge"),
+};
+pub const CREATE_REFUND: Op = Op {
+    allowed: payments::REFUND_CREATE,
+    apply: |state, _, params| payments::create_refund(state, params),
+};
+/// `POST /_emulator/charges/{id}/dispute`.
+pub const CREATE_DISPUTE: Op = Op {
+    allowed: payments::DISPUTE_CREATE,
+    apply: payments::create_dispute,
+};
+pub const CREATE_PORTAL_SESSION: Op = Op {
+    allowed: payments::PORTAL_CREATE,
+    apply: |state, _, params| payments::create_portal_session(state, params),
+};

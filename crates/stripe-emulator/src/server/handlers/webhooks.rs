@@ -1,0 +1,34 @@
+//! Webhook endpoints, events and the delivery log.
+
+use crate::engine::{events, webhook_endpoints};
+use crate::server::routes::Op;
+
+pub const CREATE_ENDPOINT: Op = Op {
+    allowed: webhook_endpoints::ENDPOINT_CREATE,
+    apply: |state, _, params| webhook_endpoints::create_endpoint(state, params),
+};
+pub const LIST_ENDPOINTS: Op = Op {
+    allowed: webhook_endpoints::ENDPOINT_LIST,
+    apply: |state, _, params| webhook_endpoints::list_endpoints(state, params),
+};
+pub const RETRIEVE_ENDPOINT: Op = Op {
+    allowed: &[],
+    apply: |state, id, _| state.webhook_endpoints.fetch("webhook_endpoint", id, "id"),
+};
+pub const DELETE_ENDPOINT: Op = Op {
+    allowed: &[],
+    apply: |state, id, _| webhook_endpoints::delete_endpoint(state, id),
+};
+pub const LIST_EVENTS: Op = Op {
+    allowed: events::EVENT_LIST,
+    apply: |state, _, params| events::list_events(state, params),
+};
+pub const RETRIEVE_EVENT: Op = Op {
+    allowed: &[],
+    apply: |state, id, _| state.events.fetch("event", id, "id"),
+};
+/// `GET /_emulator/deliveries`: every delivery attempt.
+pub const DELIVERIES: Op = Op {
+    allowed: &[],
+    apply: |state, _, _| Ok(serde_json::json!({ "object": "list", "data": state.deliveries })),
+};
