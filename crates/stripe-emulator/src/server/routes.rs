@@ -5,6 +5,9 @@
 
 use std::future::Ready;
 
+use crate::emulator::Emulator;
+use crate::server::handlers::{Op, billing, catalog, checkout, emulator, payments, webhooks};
+use crate::server::pipeline::{Sent, SentPath};
 use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
@@ -12,24 +15,6 @@ use axum::extract::RawPathParams;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde_json::Value;
-
-use crate::emulator::Emulator;
-use crate::engine::store::State;
-use crate::error::ApiError;
-use crate::params::Params;
-use crate::server::handlers::{billing, catalog, checkout, emulator, payments, webhooks};
-use crate::server::{Sent, SentPath};
-
-/// What a route does: the parameters it takes (any other is refused with Stripe's
-/// `parameter_unknown`) and the handler that reads them, calls the engine and returns the JSON
-/// body. The handler gets the state, the route's `{id}` (`""` when it has none) and the
-/// parameters.
-#[derive(Clone, Copy)]
-pub struct Op {
-    pub allowed: &'static [&'static str],
-    pub apply: fn(&mut State, &str, Params) -> Result<Value, ApiError>,
-}
 
 /// The emulator's routes (paths as [`Emulator::router`] normalises them).
 pub fn routes(e: Emulator) -> Router {

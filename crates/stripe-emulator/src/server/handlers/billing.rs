@@ -10,7 +10,7 @@ use crate::engine::subscriptions::{ItemChange, SubscriptionFilter, SubscriptionU
 use crate::engine::{clock, dunning, subscriptions};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::server::routes::Op;
+use crate::server::handlers::Op;
 
 pub const SUBSCRIPTION_UPDATE: &[&str] = &[
     "items",

@@ -1,7 +1,7 @@
 //! Customers, products and prices: `/v1/customers`, `/v1/products`, `/v1/prices`.
 
 use crate::engine::{customers, prices, products};
-use crate::server::routes::Op;
+use crate::server::handlers::Op;
 
 pub const CREATE_CUSTOMER: Op = Op {
     allowed: customers::CUSTOMER_CREATE,

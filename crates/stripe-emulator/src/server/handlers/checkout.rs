@@ -1,7 +1,7 @@
 //! Checkout Sessions: `/v1/checkout/sessions` and the test route that completes one.
 
 use crate::engine::checkout;
-use crate::server::routes::Op;
+use crate::server::handlers::Op;
 
 pub const CREATE_SESSION: Op = Op {
     allowed: checkout::SESSION_CREATE,

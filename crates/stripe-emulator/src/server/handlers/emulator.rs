@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::engine::store::State;
 use crate::error::ApiError;
-use crate::server::routes::Op;
+use crate::server::handlers::Op;
 
 /// `POST /_emulator/rate_limit` with `requests=N`: the next N authenticated `/v1` requests are
 /// refused with Stripe's 429 (`requests=0` lifts it).

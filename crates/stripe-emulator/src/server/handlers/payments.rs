@@ -2,7 +2,7 @@
 //! portal sessions.
 
 use crate::engine::payments;
-use crate::server::routes::Op;
+use crate::server::handlers::Op;
 
 pub const RETRIEVE_PAYMENT_INTENT: Op = Op {
     allowed: &[],

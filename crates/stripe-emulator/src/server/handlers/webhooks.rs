@@ -1,7 +1,7 @@
 //! Webhook endpoints, events and the delivery log.
 
 use crate::engine::{events, webhook_endpoints};
-use crate::server::routes::Op;
+use crate::server::handlers::Op;
 
 pub const CREATE_ENDPOINT: Op = Op {
     allowed: webhook_endpoints::ENDPOINT_CREATE,
