@@ -12,21 +12,6 @@ use crate::engine::subscriptions::complete_subscription;
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub const SESSION_CREATE: &[&str] = &[
-    "mode",
-    "line_items",
-    "customer",
-    "customer_email",
-    "client_reference_id",
-    "metadata",
-    "subscription_data",
-    "payment_intent_data",
-    "success_url",
-    "cancel_url",
-    "expires_at",
-    "allow_promotion_codes",
-];
-
 /// A session stays open for 24 hours unless `expires_at` says otherwise (30 min to 24 h).
 const DEFAULT_LIFETIME: i64 = 24 * 3600;
 
@@ -236,8 +221,6 @@ pub fn expire_session(state: &mut State, id: &str) -> Result<Value, ApiError> {
     Ok(expired)
 }
 
-pub const LINE_ITEMS_LIST: &[&str] = &["limit", "starting_after", "ending_before"];
-
 /// `GET /v1/checkout/sessions/{id}/line_items`: what the session sells, each with its price.
 pub fn line_items(state: &State, id: &str) -> Result<Value, ApiError> {
     let session = state
@@ -288,16 +271,6 @@ pub fn line_items(state: &State, id: &str) -> Result<Value, ApiError> {
     }))
 }
 
-pub const SESSION_LIST: &[&str] = &[
-    "payment_intent",
-    "subscription",
-    "customer",
-    "status",
-    "limit",
-    "starting_after",
-    "ending_before",
-];
-
 /// `GET /v1/checkout/sessions`, filtered by `payment_intent`, `subscription`, `customer`, `status`.
 pub fn list_sessions(state: &State, params: Params) -> Result<Value, ApiError> {
     let filters: Vec<(&str, Option<String>)> =
@@ -312,8 +285,6 @@ pub fn list_sessions(state: &State, params: Params) -> Result<Value, ApiError> {
     });
     list("/v1/checkout/sessions", &params, matching)
 }
-
-pub const COMPLETE: &[&str] = &["email"];
 
 /// Completing a Checkout Session as a paying customer would. Payment mode: a customer (made from
 /// the given email when the session has none), a succeeded PaymentIntent and its Charge, the

@@ -7,25 +7,6 @@ use crate::engine::store::{State, list, new_id};
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub const CUSTOMER_CREATE: &[&str] = &[
-    "email",
-    "name",
-    "description",
-    "metadata",
-    "phone",
-    "preferred_locales",
-    "invoice_prefix",
-];
-pub const CUSTOMER_UPDATE: &[&str] = &[
-    "email",
-    "name",
-    "description",
-    "metadata",
-    "phone",
-    "preferred_locales",
-];
-pub const CUSTOMER_LIST: &[&str] = &["email", "limit", "starting_after", "ending_before"];
-
 pub fn create_customer(state: &mut State, params: Params) -> Result<Value, ApiError> {
     let id = new_id("cus");
     let prefix: String = id[4..12].to_uppercase();

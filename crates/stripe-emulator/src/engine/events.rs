@@ -15,16 +15,6 @@ use crate::engine::store::{State, list_filtered, new_id};
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub const EVENT_LIST: &[&str] = &[
-    "type",
-    "types",
-    "created",
-    "delivery_success",
-    "limit",
-    "starting_after",
-    "ending_before",
-];
-
 pub fn list_events(state: &State, params: Params) -> Result<Value, ApiError> {
     let one = params.str("type")?;
     let many = params.strings("types")?;

@@ -141,10 +141,6 @@ pub fn pay(
     (pi_id, charge_id)
 }
 
-pub const REFUND_CREATE: &[&str] = &["charge", "payment_intent", "amount", "reason", "metadata"];
-pub const DISPUTE_CREATE: &[&str] = &["amount", "reason"];
-pub const PORTAL_CREATE: &[&str] = &["customer", "return_url", "configuration", "locale"];
-
 fn find_charge(state: &State, params: &Params) -> Result<String, ApiError> {
     if let Some(charge) = params.str("charge")? {
         return state

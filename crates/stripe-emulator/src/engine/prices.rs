@@ -7,37 +7,6 @@ use crate::engine::store::{State, list, new_id};
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub const PRICE_CREATE: &[&str] = &[
-    "currency",
-    "product",
-    "unit_amount",
-    "recurring",
-    "lookup_key",
-    "transfer_lookup_key",
-    "metadata",
-    "nickname",
-    "active",
-    "tax_behavior",
-];
-pub const PRICE_UPDATE: &[&str] = &[
-    "active",
-    "lookup_key",
-    "transfer_lookup_key",
-    "metadata",
-    "nickname",
-    "tax_behavior",
-];
-pub const PRICE_LIST: &[&str] = &[
-    "active",
-    "product",
-    "lookup_keys",
-    "type",
-    "currency",
-    "limit",
-    "starting_after",
-    "ending_before",
-];
-
 /// Gives `key` to `price_id`: refused if another price holds it, unless `transfer` moves it.
 fn claim_lookup_key(
     state: &mut State,

@@ -7,27 +7,6 @@ use crate::engine::store::{State, list, new_id};
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub const PRODUCT_CREATE: &[&str] = &[
-    "id",
-    "name",
-    "active",
-    "description",
-    "metadata",
-    "statement_descriptor",
-    "unit_label",
-    "url",
-];
-pub const PRODUCT_UPDATE: &[&str] = &[
-    "name",
-    "active",
-    "description",
-    "metadata",
-    "statement_descriptor",
-    "unit_label",
-    "url",
-];
-pub const PRODUCT_LIST: &[&str] = &["active", "ids", "limit", "starting_after", "ending_before"];
-
 pub fn create_product(state: &mut State, params: Params) -> Result<Value, ApiError> {
     let id = match params.str("id")? {
         Some(id) => {

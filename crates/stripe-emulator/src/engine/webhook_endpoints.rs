@@ -6,15 +6,6 @@ use crate::engine::store::{State, list, new_id};
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub const ENDPOINT_CREATE: &[&str] = &[
-    "url",
-    "enabled_events",
-    "description",
-    "metadata",
-    "api_version",
-];
-pub const ENDPOINT_LIST: &[&str] = &["limit", "starting_after", "ending_before"];
-
 pub fn create_endpoint(state: &mut State, params: Params) -> Result<Value, ApiError> {
     let url = params.required_str("url")?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
