@@ -1,5 +1,5 @@
 //! The one plain-HTTP/1.1 client of the development tools: the emulator's webhook deliveries,
-//! its client ([`crate::client`]), `creditgate-dev` and the end-to-end tests all send through
+//! its test client (the `client` module), `creditgate-dev` and the end-to-end tests all send through
 //! [`send`] (hyper's client: chunked answers, keep-alive and the rest handled by it). Loopback
 //! and `http://` only: nothing here is deployed.
 

@@ -1,6 +1,8 @@
 //! Shared by the emulator's integration tests: a local webhook receiver and raw form calls.
 #![allow(dead_code)]
 
+pub mod checkout;
+
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

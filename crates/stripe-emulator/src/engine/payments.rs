@@ -1,80 +1,15 @@
-//! Completing a Checkout Session as a paying customer would. Payment mode: a customer (made from
-//! the given email when the session has none), a succeeded PaymentIntent and its Charge, the
-//! session marked complete and paid, and the events Stripe emits, in Stripe's order
-//! (`customer.created`, `payment_intent.created`, `charge.succeeded`,
-//! `payment_intent.succeeded`, `checkout.session.completed`). Subscription mode (subscription,
-//! first invoice, payment) is not emulated yet and is refused with a clear error.
+//! Payments: a successful card payment (a PaymentIntent and its Charge, with their events),
+//! refunds, disputes and billing portal sessions.
 
 use serde_json::{Value, json};
 
+use crate::engine::events::{emit, previous_attributes};
+use crate::engine::store::{State, new_id};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::resources::create_customer;
-use crate::store::{State, new_id};
-use crate::webhooks::emit;
-
-pub const COMPLETE: &[&str] = &["email"];
 
 fn address() -> Value {
     json!({ "city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null })
-}
-
-pub fn complete_session(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
-    let session = state
-        .checkout_sessions
-        .fetch("checkout.session", id, "session")?;
-    if session["status"] != "open" {
-        return Err(ApiError::invalid(
-            format!(
-                "This Checkout Session is {}; only open sessions can be completed.",
-                session["status"].as_str().unwrap_or_default()
-            ),
-            None,
-        ));
-    }
-    // The paying customer: the session's, or one made from the email typed into Checkout.
-    let customer = match session["customer"].as_str() {
-        Some(c) => c.to_owned(),
-        None => {
-            let email = params
-                .str("email")?
-                .or_else(|| session["customer_email"].as_str().map(str::to_owned))
-                .ok_or_else(|| ApiError::missing_param("email"))?;
-            let mut raw = serde_json::Map::new();
-            raw.insert("email".into(), json!(email));
-            let created = create_customer(state, Params::new(raw, &["email"])?)?;
-            created["id"].as_str().unwrap_or_default().to_owned()
-        }
-    };
-    if session["mode"] == "subscription" {
-        return crate::billing::complete_subscription(state, id, session, &customer);
-    }
-    let email = state
-        .customers
-        .get(&customer)
-        .and_then(|c| c["email"].as_str().map(str::to_owned));
-    let amount = session["amount_total"].as_i64().unwrap_or(0);
-    let currency = session["currency"].clone();
-    let metadata = state
-        .checkout_extras
-        .get(id)
-        .map(|e| e["payment_intent_data"]["metadata"].clone())
-        .filter(|m| m.is_object())
-        .unwrap_or_else(|| json!({}));
-    let (pi_id, _) = pay(state, &customer, amount, &currency, &metadata);
-
-    let mut completed = session;
-    completed["status"] = json!("complete");
-    completed["payment_status"] = json!("paid");
-    completed["customer"] = json!(customer);
-    completed["payment_intent"] = json!(pi_id);
-    completed["url"] = Value::Null;
-    completed["customer_details"] = customer_details(email);
-    state
-        .checkout_sessions
-        .insert(id.to_owned(), completed.clone());
-    emit(state, "checkout.session.completed", &completed, None);
-    Ok(completed)
 }
 
 pub fn customer_details(email: Option<String>) -> Value {
@@ -200,15 +135,11 @@ pub fn pay(
         state,
         "payment_intent.succeeded",
         &intent,
-        Some(crate::webhooks::previous_attributes(&previous, &intent)),
+        Some(previous_attributes(&previous, &intent)),
     );
 
     (pi_id, charge_id)
 }
-
-pub const REFUND_CREATE: &[&str] = &["charge", "payment_intent", "amount", "reason", "metadata"];
-pub const DISPUTE_CREATE: &[&str] = &["amount", "reason"];
-pub const PORTAL_CREATE: &[&str] = &["customer", "return_url", "configuration", "locale"];
 
 fn find_charge(state: &State, params: &Params) -> Result<String, ApiError> {
     if let Some(charge) = params.str("charge")? {
@@ -285,7 +216,7 @@ pub fn create_refund(state: &mut State, params: Params) -> Result<Value, ApiErro
         state,
         "charge.refunded",
         &charge,
-        Some(crate::webhooks::previous_attributes(&old, &charge)),
+        Some(previous_attributes(&old, &charge)),
     );
     emit(state, "refund.created", &refund, None);
     Ok(refund)

@@ -98,7 +98,7 @@ pub struct State {
     pub events: Collection,
     /// Deliveries waiting for an attempt.
     #[serde(skip)]
-    pub outbox: Vec<crate::webhooks::Job>,
+    pub outbox: Vec<crate::engine::outbox::Job>,
     /// Every delivery attempt, for `GET /_emulator/deliveries`.
     pub deliveries: Vec<Value>,
     /// The request being applied (its id and idempotency key), for events' `request` field.
@@ -183,18 +183,49 @@ pub fn list_filtered<'a>(
     all: impl Iterator<Item = &'a Value>,
     keep: impl Fn(&Value) -> bool,
 ) -> Result<Value, ApiError> {
-    let limit = params.int("limit")?.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(
-            "This value must be greater than or equal to 1 and less than or equal to 100.",
-            Some("limit"),
-        ));
+    list_page(url, &Page::read(params)?, all, keep)
+}
+
+/// A page request: `limit` (1 to 100, 10 by default), `starting_after`, `ending_before`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: usize,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+
+impl Page {
+    /// Reads and checks the paging parameters, refusing them with Stripe's errors.
+    pub fn read(params: &Params) -> Result<Self, ApiError> {
+        let limit = params.int("limit")?.unwrap_or(10);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::invalid(
+                "This value must be greater than or equal to 1 and less than or equal to 100.",
+                Some("limit"),
+            ));
+        }
+        let ending_before = params.str("ending_before")?;
+        let starting_after = params.str("starting_after")?;
+        Ok(Self {
+            limit: limit as usize,
+            starting_after,
+            ending_before,
+        })
     }
-    let limit = limit as usize;
+}
+
+/// [`list_filtered`] for a [`Page`] already read.
+pub fn list_page<'a>(
+    url: &str,
+    page: &Page,
+    all: impl Iterator<Item = &'a Value>,
+    keep: impl Fn(&Value) -> bool,
+) -> Result<Value, ApiError> {
+    let limit = page.limit;
     let all: Vec<&Value> = all.collect();
     let position = |id: &str| all.iter().position(|v| v["id"] == id);
-    let before = params.str("ending_before")?;
-    let (start, end) = if let Some(after) = params.str("starting_after")? {
+    let before = page.ending_before.clone();
+    let (start, end) = if let Some(after) = page.starting_after.clone() {
         let at = position(&after).ok_or_else(|| {
             ApiError::invalid(format!("No such object: '{after}'"), Some("starting_after"))
         })?;

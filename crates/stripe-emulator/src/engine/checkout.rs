@@ -4,25 +4,13 @@
 
 use serde_json::{Value, json};
 
+use crate::engine::customers::create_customer;
+use crate::engine::events::emit;
+use crate::engine::payments::{customer_details, pay};
+use crate::engine::store::{State, list, new_id};
+use crate::engine::subscriptions::complete_subscription;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::store::{State, new_id};
-use crate::webhooks::emit;
-
-pub const SESSION_CREATE: &[&str] = &[
-    "mode",
-    "line_items",
-    "customer",
-    "customer_email",
-    "client_reference_id",
-    "metadata",
-    "subscription_data",
-    "payment_intent_data",
-    "success_url",
-    "cancel_url",
-    "expires_at",
-    "allow_promotion_codes",
-];
 
 /// A session stays open for 24 hours unless `expires_at` says otherwise (30 min to 24 h).
 const DEFAULT_LIFETIME: i64 = 24 * 3600;
@@ -233,8 +221,6 @@ pub fn expire_session(state: &mut State, id: &str) -> Result<Value, ApiError> {
     Ok(expired)
 }
 
-pub const LINE_ITEMS_LIST: &[&str] = &["limit", "starting_after", "ending_before"];
-
 /// `GET /v1/checkout/sessions/{id}/line_items`: what the session sells, each with its price.
 pub fn line_items(state: &State, id: &str) -> Result<Value, ApiError> {
     let session = state
@@ -285,16 +271,6 @@ pub fn line_items(state: &State, id: &str) -> Result<Value, ApiError> {
     }))
 }
 
-pub const SESSION_LIST: &[&str] = &[
-    "payment_intent",
-    "subscription",
-    "customer",
-    "status",
-    "limit",
-    "starting_after",
-    "ending_before",
-];
-
 /// `GET /v1/checkout/sessions`, filtered by `payment_intent`, `subscription`, `customer`, `status`.
 pub fn list_sessions(state: &State, params: Params) -> Result<Value, ApiError> {
     let filters: Vec<(&str, Option<String>)> =
@@ -307,5 +283,69 @@ pub fn list_sessions(state: &State, params: Params) -> Result<Value, ApiError> {
             .iter()
             .all(|(name, want)| want.as_deref().is_none_or(|w| s[*name] == w))
     });
-    crate::store::list("/v1/checkout/sessions", &params, matching)
+    list("/v1/checkout/sessions", &params, matching)
+}
+
+/// Completing a Checkout Session as a paying customer would. Payment mode: a customer (made from
+/// the given email when the session has none), a succeeded PaymentIntent and its Charge, the
+/// session marked complete and paid, and the events Stripe emits, in Stripe's order
+/// (`customer.created`, `payment_intent.created`, `charge.succeeded`,
+/// `payment_intent.succeeded`, `checkout.session.completed`). Subscription mode (subscription,
+/// first invoice, payment) is not emulated yet and is refused with a clear error.
+pub fn complete_session(state: &mut State, id: &str, params: Params) -> Result<Value, ApiError> {
+    let session = state
+        .checkout_sessions
+        .fetch("checkout.session", id, "session")?;
+    if session["status"] != "open" {
+        return Err(ApiError::invalid(
+            format!(
+                "This Checkout Session is {}; only open sessions can be completed.",
+                session["status"].as_str().unwrap_or_default()
+            ),
+            None,
+        ));
+    }
+    // The paying customer: the session's, or one made from the email typed into Checkout.
+    let customer = match session["customer"].as_str() {
+        Some(c) => c.to_owned(),
+        None => {
+            let email = params
+                .str("email")?
+                .or_else(|| session["customer_email"].as_str().map(str::to_owned))
+                .ok_or_else(|| ApiError::missing_param("email"))?;
+            let mut raw = serde_json::Map::new();
+            raw.insert("email".into(), json!(email));
+            let created = create_customer(state, Params::new(raw, &["email"])?)?;
+            created["id"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    if session["mode"] == "subscription" {
+        return complete_subscription(state, id, session, &customer);
+    }
+    let email = state
+        .customers
+        .get(&customer)
+        .and_then(|c| c["email"].as_str().map(str::to_owned));
+    let amount = session["amount_total"].as_i64().unwrap_or(0);
+    let currency = session["currency"].clone();
+    let metadata = state
+        .checkout_extras
+        .get(id)
+        .map(|e| e["payment_intent_data"]["metadata"].clone())
+        .filter(|m| m.is_object())
+        .unwrap_or_else(|| json!({}));
+    let (pi_id, _) = pay(state, &customer, amount, &currency, &metadata);
+
+    let mut completed = session;
+    completed["status"] = json!("complete");
+    completed["payment_status"] = json!("paid");
+    completed["customer"] = json!(customer);
+    completed["payment_intent"] = json!(pi_id);
+    completed["url"] = Value::Null;
+    completed["customer_details"] = customer_details(email);
+    state
+        .checkout_sessions
+        .insert(id.to_owned(), completed.clone());
+    emit(state, "checkout.session.completed", &completed, None);
+    Ok(completed)
 }

@@ -8,96 +8,12 @@
 //! timeout is retried on Stripe's backoff, compressed by a factor; every attempt is in the
 //! delivery log (`GET /_emulator/deliveries`).
 
-use std::time::Duration;
-
-use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 
+use crate::engine::outbox::Job;
+use crate::engine::store::{State, list_filtered, new_id};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::store::{State, list, list_filtered, new_id};
-
-/// Stripe's retry schedule after a failed attempt, in seconds, before compression.
-pub const RETRY_SCHEDULE: &[u64] = &[300, 1_800, 7_200, 18_000, 36_000, 36_000];
-
-pub const ENDPOINT_CREATE: &[&str] = &[
-    "url",
-    "enabled_events",
-    "description",
-    "metadata",
-    "api_version",
-];
-pub const ENDPOINT_LIST: &[&str] = &["limit", "starting_after", "ending_before"];
-pub const EVENT_LIST: &[&str] = &[
-    "type",
-    "types",
-    "created",
-    "delivery_success",
-    "limit",
-    "starting_after",
-    "ending_before",
-];
-
-/// A delivery waiting for its next attempt.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub event: String,
-    pub endpoint: String,
-    pub attempt: u32,
-    pub due: tokio::time::Instant,
-}
-
-pub fn create_endpoint(state: &mut State, params: Params) -> Result<Value, ApiError> {
-    let url = params.required_str("url")?;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ApiError::invalid(
-            "Invalid URL: must be http:// or https://",
-            Some("url"),
-        ));
-    }
-    let events = params
-        .strings("enabled_events")?
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| ApiError::missing_param("enabled_events"))?;
-    let id = new_id("we");
-    let secret = format!("whsec_{}", &new_id("x")[2..]);
-    let mut endpoint = json!({
-        "id": id,
-        "object": "webhook_endpoint",
-        "api_version": params.str("api_version")?,
-        "application": null,
-        "created": state.now(),
-        "description": params.str("description")?,
-        "enabled_events": events,
-        "livemode": false,
-        "metadata": {},
-        "status": "enabled",
-        "url": url,
-    });
-    endpoint["metadata"] = params.merge_metadata(&endpoint["metadata"])?;
-    state.webhook_endpoints.insert(id.clone(), endpoint.clone());
-    state.webhook_secrets.insert(id, secret.clone());
-    // The secret is shown once, on creation, as Stripe does.
-    endpoint["secret"] = json!(secret);
-    Ok(endpoint)
-}
-
-pub fn list_endpoints(state: &State, params: Params) -> Result<Value, ApiError> {
-    list(
-        "/v1/webhook_endpoints",
-        &params,
-        state.webhook_endpoints.newest_first(),
-    )
-}
-
-pub fn delete_endpoint(state: &mut State, id: &str) -> Result<Value, ApiError> {
-    if state.webhook_endpoints.remove(id).is_none() {
-        return Err(ApiError::no_such("webhook_endpoint", id, "id"));
-    }
-    state.webhook_secrets.remove(id);
-    Ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
-}
 
 pub fn list_events(state: &State, params: Params) -> Result<Value, ApiError> {
     let one = params.str("type")?;
@@ -186,42 +102,4 @@ pub fn emit(state: &mut State, event_type: &str, object: &Value, previous: Optio
             due: now,
         });
     }
-}
-
-/// The `Stripe-Signature` header for `payload` signed with `secret` at `timestamp`.
-pub fn signature_header(payload: &str, secret: &str, timestamp: i64) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length; this arm cannot run.
-        Err(_) => return format!("t={timestamp}"),
-    };
-    mac.update(format!("{timestamp}.{payload}").as_bytes());
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
-}
-
-/// One POST over plain HTTP (the emulator only delivers to local endpoints), as Stripe sends
-/// it. Returns the status code.
-pub async fn post(
-    url: &str,
-    payload: &str,
-    signature: &str,
-    timeout: Duration,
-) -> Result<u16, String> {
-    if !url.starts_with("http://") {
-        return Err("the emulator delivers only to http:// endpoints".to_owned());
-    }
-    let headers = [
-        (
-            "user-agent",
-            "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        ),
-        ("content-type", "application/json; charset=utf-8"),
-        ("stripe-signature", signature),
-    ];
-    crate::http::send("POST", url, &headers, payload, timeout)
-        .await
-        .map(|answer| answer.status)
 }
