@@ -188,7 +188,8 @@ where
         .await
         .map_err(AccountError::from)?;
     let result = match handled {
-        Handled::Applied(what) | Handled::Ignored(what) => what,
+        Handled::Applied(what) => what.to_string(),
+        Handled::Ignored(why) => why,
     };
     tracing::info!(user_sub = %sub, session, result = %result, "held purchase claimed");
     Ok(json_response(

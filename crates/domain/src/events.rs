@@ -13,7 +13,7 @@ use crate::webhook::{Claim, EventLedger, Finished, LEASE_SECONDS, UnsettledEvent
 /// place, replays into a line of output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Applied(String),
+    Applied(crate::lifecycle::Applied),
     Ignored(String),
     /// Already done: nothing happened now.
     Duplicate,

@@ -39,9 +39,10 @@ pub struct Deps<St, R, D, S> {
 /// The one place outcomes become status codes.
 fn respond(outcome: &Outcome) -> Response<Body> {
     match outcome {
-        Outcome::Applied(what) => {
-            json_response(StatusCode::OK, json!({ "received": true, "result": what }))
-        }
+        Outcome::Applied(what) => json_response(
+            StatusCode::OK,
+            json!({ "received": true, "result": what.to_string() }),
+        ),
         Outcome::Ignored(why) => {
             json_response(StatusCode::OK, json!({ "received": true, "ignored": why }))
         }

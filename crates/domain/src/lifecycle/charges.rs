@@ -72,10 +72,10 @@ where
             };
             let target = revoked_share(before.credits, Some(&charge));
             if target <= before.revoked {
-                return Ok(Handled::Applied(format!(
-                    "pack {} already revoked {}",
-                    before.session, before.revoked
-                )));
+                return Ok(Handled::Applied(Applied::PackAlreadyRevoked {
+                    session: before.session,
+                    revoked: before.revoked,
+                }));
             }
             let profile = self.profile(&sub).await?;
             let owed = target.get() - before.revoked.get();
@@ -89,10 +89,11 @@ where
                 continue;
             }
             tracing::info!(user_sub = %sub, session = %before.session, revoked = target.get(), removed = take, "pack credits revoked");
-            return Ok(Handled::Applied(format!(
-                "pack {} revoked {} credits ({} removed)",
-                before.session, target, take
-            )));
+            return Ok(Handled::Applied(Applied::PackRevoked {
+                session: before.session,
+                revoked: target,
+                removed: take,
+            }));
         }
         Err(HandleError::Contention(MAX_ATTEMPTS))
     }

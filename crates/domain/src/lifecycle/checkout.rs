@@ -96,10 +96,7 @@ where
                         "pay-first purchase held: its email belongs to an existing user, who can claim it signed in with that email verified"
                     );
                 }
-                Ok(Binding::Held(format!(
-                    "session {} held for the owner of its email to claim",
-                    session.id
-                )))
+                Ok(Binding::Held(session.id.clone()))
             }
             NewUser::Refused(reason) => Ok(self.unbound(session, customer, &reason)),
         }
@@ -335,7 +332,7 @@ where
             .map(|(p, _)| p.id().clone());
         let bound = match self.bind(&facts, &customer, plan, event_time).await? {
             Binding::User(sub) => sub,
-            Binding::Held(why) => return Ok(Handled::Applied(why)),
+            Binding::Held(session) => return Ok(Handled::Applied(Applied::Held { session })),
             Binding::Unbound(why) => return Ok(Handled::Ignored(why)),
         };
         match (pack, subscription) {
@@ -379,8 +376,9 @@ where
         }
         let profile = self.profile(sub).await?;
         self.follow_up(&profile).await?;
-        Ok(Handled::Applied(format!(
-            "pack of {credits} credits for session {session} recorded"
-        )))
+        Ok(Handled::Applied(Applied::Pack {
+            session: session.clone(),
+            credits,
+        }))
     }
 }

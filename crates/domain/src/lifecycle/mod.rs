@@ -48,9 +48,93 @@ use crate::writes::{AllowanceWrite, GrantRecord, PackGrant, ProfileWrite};
 /// What handling an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
-    Applied(String),
+    Applied(Applied),
     /// Verified but nothing to do (type not handled, object not ours): answer 200.
     Ignored(String),
+}
+
+/// What an applied event changed, one variant per effect. Logs, the webhook's answer and
+/// replay lines show it in the words of its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The profile follows the subscription as Stripe has it now (and its grant, if one was
+    /// made: the credits and the grant's source).
+    Subscription {
+        id: SubscriptionId,
+        status: SubStatus,
+        plan: PlanId,
+        access: Access,
+        grant: Option<(Credits, String)>,
+    },
+    /// A pay-first purchase held for the owner of its email to claim.
+    Held { session: CheckoutSessionId },
+    /// A pack's credits recorded (once).
+    Pack {
+        session: CheckoutSessionId,
+        credits: Credits,
+    },
+    /// A refund or dispute that the pack's grant already counts.
+    PackAlreadyRevoked {
+        session: CheckoutSessionId,
+        revoked: Credits,
+    },
+    /// A pack's share taken back: `revoked` in all, `removed` of it from `purchased` now.
+    PackRevoked {
+        session: CheckoutSessionId,
+        revoked: Credits,
+        removed: u64,
+    },
+    /// A trial ends soon (noted for a notification).
+    TrialEndNoted,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Subscription {
+                id,
+                status,
+                plan,
+                access,
+                grant,
+            } => {
+                write!(
+                    f,
+                    "subscription {id} {}: plan {plan}, access {}",
+                    status.as_str(),
+                    access.as_str()
+                )?;
+                match grant {
+                    Some((credits, source)) => write!(f, ", granted {credits} for {source}"),
+                    None => Ok(()),
+                }
+            }
+            Self::Held { session } => {
+                write!(
+                    f,
+                    "session {session} held for the owner of its email to claim"
+                )
+            }
+            Self::Pack { session, credits } => {
+                write!(
+                    f,
+                    "pack of {credits} credits for session {session} recorded"
+                )
+            }
+            Self::PackAlreadyRevoked { session, revoked } => {
+                write!(f, "pack {session} already revoked {revoked}")
+            }
+            Self::PackRevoked {
+                session,
+                revoked,
+                removed,
+            } => write!(
+                f,
+                "pack {session} revoked {revoked} credits ({removed} removed)"
+            ),
+            Self::TrialEndNoted => f.write_str("trial end noted for notification"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +182,7 @@ impl From<PortError> for ClaimError {
 enum Binding {
     User(UserSub),
     /// Held for the owner of its email to claim: settled, bound to nobody.
-    Held(String),
+    Held(CheckoutSessionId),
     /// Names no user creditgate can know: settled with the reason.
     Unbound(String),
 }
@@ -142,7 +226,7 @@ where
                 trial_end,
             } => {
                 tracing::info!(subscription = %subscription, trial_end, "trial ends soon: notify the user");
-                Ok(Handled::Applied("trial end noted for notification".into()))
+                Ok(Handled::Applied(Applied::TrialEndNoted))
             }
             Action::InvoicePaymentFailed {
                 invoice,

@@ -280,17 +280,13 @@ where
                 grant = write.grant.as_ref().map(|g| g.source.as_str()).unwrap_or("none"),
                 "subscription reconciled"
             );
-            return Ok(Handled::Applied(format!(
-                "subscription {id} {}: plan {}, access {}{}",
-                facts.status.as_str(),
-                after.plan,
-                after.access.as_str(),
-                write
-                    .grant
-                    .as_ref()
-                    .map(|g| format!(", granted {} for {}", g.credits, g.source))
-                    .unwrap_or_default()
-            )));
+            return Ok(Handled::Applied(Applied::Subscription {
+                id,
+                status: facts.status,
+                plan: after.plan.clone(),
+                access: after.access,
+                grant: write.grant.map(|g| (g.credits, g.source)),
+            }));
         }
         Err(HandleError::Contention(MAX_ATTEMPTS))
     }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::facts::InvoiceFacts;
-use crate::ids::{ChargeId, StripeCustomerId};
+use crate::ids::{ChargeId, CheckoutSessionId, StripeCustomerId};
 use crate::ids::{Email, UserSub};
 
 fn catalogue() -> Catalogue {
@@ -297,4 +297,53 @@ fn refunds_revoke_their_share_rounded_up_and_disputes_everything() {
     assert_eq!(revoked_share(credits, Some(&charge(1, false))).get(), 2);
     assert_eq!(revoked_share(credits, Some(&charge(500, false))), credits);
     assert_eq!(revoked_share(credits, Some(&charge(0, true))), credits);
+}
+
+#[test]
+fn an_applied_outcome_reads_as_the_webhook_answers_and_logs_it() {
+    let session = id(CheckoutSessionId::parse("cs_test_1"));
+    let cases = [
+        (
+            Applied::Subscription {
+                id: id(SubscriptionId::parse("sub_1")),
+                status: SubStatus::Active,
+                plan: id(PlanId::parse("basic")),
+                access: Access::Active,
+                grant: Some((Credits::new(1_000), "in_1:basic".into())),
+            },
+            "subscription sub_1 active: plan basic, access active, granted 1000 for in_1:basic",
+        ),
+        (
+            Applied::Held {
+                session: session.clone(),
+            },
+            "session cs_test_1 held for the owner of its email to claim",
+        ),
+        (
+            Applied::Pack {
+                session: session.clone(),
+                credits: Credits::new(1_000),
+            },
+            "pack of 1000 credits for session cs_test_1 recorded",
+        ),
+        (
+            Applied::PackRevoked {
+                session: session.clone(),
+                revoked: Credits::new(500),
+                removed: 400,
+            },
+            "pack cs_test_1 revoked 500 credits (400 removed)",
+        ),
+        (
+            Applied::PackAlreadyRevoked {
+                session,
+                revoked: Credits::new(500),
+            },
+            "pack cs_test_1 already revoked 500",
+        ),
+        (Applied::TrialEndNoted, "trial end noted for notification"),
+    ];
+    for (applied, words) in cases {
+        assert_eq!(applied.to_string(), words);
+    }
 }
