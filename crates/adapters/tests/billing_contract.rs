@@ -13,12 +13,7 @@ const KEY: &str = "sk_test_billing_contract";
 
 #[tokio::test]
 async fn the_stripe_adapter_on_the_emulator_keeps_the_billing_contract() -> anyhow::Result<()> {
-    let listener = stripe_emulator::bind(0).await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(stripe_emulator::serve(
-        listener,
-        stripe_emulator::Emulator::new(KEY),
-    ));
+    let base = stripe_emulator::spawn(stripe_emulator::Emulator::new(KEY)).await?;
     let source =
         StripeSecretSource::with_options(FixedSecret::of(KEY, &[]), SourceOptions::new(Some(base)));
     contract(&StripeBilling::new(source)).await

@@ -29,12 +29,7 @@ struct Emulator {
 
 impl Emulator {
     async fn start() -> anyhow::Result<Self> {
-        let listener = stripe_emulator::bind(0).await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(stripe_emulator::serve(
-            listener,
-            stripe_emulator::Emulator::new(KEY),
-        ));
+        let base = stripe_emulator::spawn(stripe_emulator::Emulator::new(KEY)).await?;
         let options = SourceOptions {
             stripe_backoff: BACKOFF,
             ..SourceOptions::new(Some(base.clone()))

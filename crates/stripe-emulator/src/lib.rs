@@ -52,3 +52,11 @@ pub async fn serve(listener: tokio::net::TcpListener, emulator: Emulator) -> std
     tokio::spawn(emulator.clone().deliver_forever());
     axum::serve(listener, emulator.router()).await
 }
+
+/// Serves `emulator` on a free local port in the background (tests); returns its base URL.
+pub async fn spawn(emulator: Emulator) -> std::io::Result<String> {
+    let listener = bind(0).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(serve(listener, emulator));
+    Ok(base)
+}

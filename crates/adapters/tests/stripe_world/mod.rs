@@ -49,12 +49,7 @@ pub(crate) struct Emulated {
 
 impl Emulated {
     pub(crate) async fn start() -> anyhow::Result<Self> {
-        let listener = stripe_emulator::bind(0).await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(stripe_emulator::serve(
-            listener,
-            stripe_emulator::Emulator::new(KEY),
-        ));
+        let base = stripe_emulator::spawn(stripe_emulator::Emulator::new(KEY)).await?;
         let client = stripe_api::client(&SecretString::from(KEY), Some(&base))?;
         let catalogue = Catalogue::bundled()?;
         let state = stripe_api::read_catalogue(&client, &catalogue).await?;

@@ -33,12 +33,7 @@ pub struct Stripe {
 impl Stripe {
     /// A fresh emulator with plans.json synced into it.
     pub async fn start() -> anyhow::Result<Self> {
-        let listener = stripe_emulator::bind(0).await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(stripe_emulator::serve(
-            listener,
-            stripe_emulator::Emulator::new(KEY),
-        ));
+        let base = stripe_emulator::spawn(stripe_emulator::Emulator::new(KEY)).await?;
         let client = stripe_api::client(&SecretString::from(KEY), Some(&base))?;
         let catalogue = Catalogue::bundled()?;
         let state = stripe_api::read_catalogue(&client, &catalogue).await?;
