@@ -216,42 +216,26 @@ async fn a_stalled_dynamodb_fails_the_delivery_in_time_and_the_retry_converges()
     Ok(())
 }
 
-/// A fake Runtime API that takes one request and answers 202.
+/// A fake Runtime API that takes one request and answers 202; the request comes back as its
+/// text (request line, headers, blank line, body).
 async fn runtime_api() -> anyhow::Result<(u16, tokio::task::JoinHandle<anyhow::Result<String>>)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
+    let (addr, mut recorded) = stripe_emulator::http::recorder(Vec::new(), 202).await?;
     let task = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await?;
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            raw.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&raw);
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    break;
-                }
-            }
-        }
-        stream
-            .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-            .await?;
-        Ok(String::from_utf8_lossy(&raw).into_owned())
+        let request = recorded
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the Runtime API got no request"))?;
+        let headers: String = request
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}\r\n"))
+            .collect();
+        Ok(format!(
+            "{} {} HTTP/1.1\r\n{headers}\r\n{}",
+            request.method, request.target, request.body
+        ))
     });
-    Ok((port, task))
+    Ok((addr.port(), task))
 }
 
 #[tokio::test]

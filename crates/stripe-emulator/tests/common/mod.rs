@@ -5,7 +5,6 @@ pub mod checkout;
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 pub struct Received {
@@ -17,57 +16,17 @@ pub struct Received {
 pub async fn receiver(
     statuses: Vec<u16>,
 ) -> anyhow::Result<(String, mpsc::UnboundedReceiver<Received>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/stripe/webhook", listener.local_addr()?);
+    let (addr, mut recorded) = stripe_emulator::http::recorder(statuses, 200).await?;
+    let url = format!("http://{addr}/stripe/webhook");
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut statuses = statuses.into_iter();
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut raw = Vec::new();
-            let mut buf = [0u8; 4096];
-            let (head, body) = loop {
-                let Ok(n) = stream.read(&mut buf).await else {
-                    break (String::new(), String::new());
-                };
-                if n == 0 {
-                    break (String::new(), String::new());
-                }
-                raw.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&raw).into_owned();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break (head.to_owned(), body.to_owned());
-                    }
-                }
-            };
-            let signature = head
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("Stripe-Signature: ")
-                        .or_else(|| l.strip_prefix("stripe-signature: "))
-                })
-                .unwrap_or_default()
-                .to_owned();
-            let status = statuses.next().unwrap_or(200);
-            let _ = stream
-                .write_all(
-                    format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    )
-                    .as_bytes(),
-                )
-                .await;
+        while let Some(request) = recorded.recv().await {
             let _ = tx.send(Received {
-                signature,
-                payload: body,
+                signature: request
+                    .header("stripe-signature")
+                    .unwrap_or_default()
+                    .to_owned(),
+                payload: request.body,
             });
         }
     });
