@@ -1,11 +1,15 @@
 //! The plan catalogue: `plans.json`, parsed once into typed plans.
 //!
-//! The file is checked by hand against a list of known fields rather than by `serde` alone so that
-//! every error names the plan and the field at fault.
+//! The file's shape is declared once, by serde-derived raw structs (`RawCatalogue`, `RawPlan`,
+//! `RawMoney`) whose fields take any JSON value, then converted with `TryFrom` into
+//! the typed plans, so that every error (a wrong type, a missing or unknown field, a rule broken)
+//! names the plan and the field at fault in the catalogue's own words.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::ids::{Credits, PlanId};
 
@@ -189,22 +193,126 @@ const MAX_CREDITS: u64 = 1_000_000_000;
 const MAX_AMOUNT: u64 = 99_999_999;
 const MAX_TRIAL_DAYS: u64 = 730;
 
+/// A field as `plans.json` wrote it: the type the catalogue expects, or anything else, which the
+/// conversion names in its own words (serde's would not say which plan).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Field<T> {
+    Ok(T),
+    Wrong(IgnoredAny),
+}
+
+impl<T> Field<T> {
+    fn ok(self) -> Option<T> {
+        match self {
+            Field::Ok(value) => Some(value),
+            Field::Wrong(_) => None,
+        }
+    }
+}
+
+/// `Some` for a field that is there, even as `null`; absence is left to `#[serde(default)]`.
+/// For the fields where an explicit `null` is a wrong type rather than "not given".
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The shape of `plans.json`. No field can fail to deserialize: a wrong type is kept as
+/// [`Field::Wrong`] and a field of no known name lands in `unknown`, so that the conversion
+/// ([`Catalogue::try_from`]) reports them in the catalogue's own words.
+#[derive(Debug, Deserialize)]
+struct RawCatalogue {
+    #[serde(default)]
+    plans: Option<Field<Vec<Field<RawPlan>>>>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawPlan {
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Field<String>>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Field<String>>,
+    #[serde(default, deserialize_with = "present")]
+    credits: Option<Field<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    period: Option<Field<String>>,
+    /// `null` is no price, as is absence: the free plan.
+    #[serde(default)]
+    price: Option<Field<RawMoney>>,
+    #[serde(default, deserialize_with = "present")]
+    trial_days: Option<Field<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    sold_as: Option<Field<Vec<Field<String>>>>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawMoney {
+    #[serde(default)]
+    amount: Option<Field<u64>>,
+    #[serde(default)]
+    currency: Option<Field<String>>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
+
 impl Catalogue {
     /// Parses and checks `plans.json`.
     pub fn parse(json: &str) -> Result<Self, CatalogueError> {
+        // Through a `Value` first: JSON errors read as serde_json's own, and a key given twice in
+        // an object keeps its last value rather than failing the struct.
         let root: Value =
             serde_json::from_str(json).map_err(|e| CatalogueError::Json(e.to_string()))?;
-        let Value::Object(root) = root else {
-            return Err(CatalogueError::Shape(
-                "the top level must be an object with a `plans` array".into(),
-            ));
-        };
-        if let Some(unknown) = root.keys().find(|k| k.as_str() != "plans") {
+        // Every field of `RawCatalogue` takes any value, so only a top level that is not an
+        // object fails here.
+        let raw = RawCatalogue::deserialize(root).map_err(|_| {
+            CatalogueError::Shape("the top level must be an object with a `plans` array".into())
+        })?;
+        Self::try_from(raw)
+    }
+
+    /// The workspace's `plans.json`, compiled into every binary so a deployed Lambda and the
+    /// catalogue it was built with cannot disagree. Changing plans means a redeploy and a
+    /// `creditgate plans sync`.
+    pub fn bundled() -> Result<Self, CatalogueError> {
+        Self::parse(include_str!("../../../plans.json"))
+    }
+
+    pub fn plans(&self) -> &[Plan] {
+        &self.plans
+    }
+
+    pub fn free_plan(&self) -> &Plan {
+        &self.plans[self.free]
+    }
+
+    pub fn get(&self, id: &PlanId) -> Option<&Plan> {
+        self.plans.iter().find(|p| &p.id == id)
+    }
+
+    pub fn paid_plans(&self) -> impl Iterator<Item = &Plan> {
+        self.plans.iter().filter(|p| !p.is_free())
+    }
+}
+
+impl TryFrom<RawCatalogue> for Catalogue {
+    type Error = CatalogueError;
+
+    fn try_from(root: RawCatalogue) -> Result<Self, CatalogueError> {
+        // The first unknown key in key order, as serde_json's (sorted) `Map` gave it.
+        if let Some(unknown) = root.unknown.keys().next() {
             return Err(CatalogueError::Shape(format!(
                 "unknown top-level field `{unknown}` (only `plans` is allowed)"
             )));
         }
-        let Some(Value::Array(raw_plans)) = root.get("plans") else {
+        let Some(Field::Ok(raw_plans)) = root.plans else {
             return Err(CatalogueError::Shape("`plans` must be an array".into()));
         };
         if raw_plans.is_empty() {
@@ -212,8 +320,14 @@ impl Catalogue {
         }
 
         let mut plans = Vec::with_capacity(raw_plans.len());
-        for (index, raw) in raw_plans.iter().enumerate() {
-            plans.push(parse_plan(index, raw)?);
+        for (index, raw) in raw_plans.into_iter().enumerate() {
+            let Field::Ok(raw) = raw else {
+                return Err(CatalogueError::Shape(format!(
+                    "plan #{} is not an object",
+                    index + 1
+                )));
+            };
+            plans.push(Plan::try_from((index, raw))?);
         }
 
         let mut seen = BTreeSet::new();
@@ -249,29 +363,6 @@ impl Catalogue {
         };
         Ok(Self { plans, free })
     }
-
-    /// The workspace's `plans.json`, compiled into every binary so a deployed Lambda and the
-    /// catalogue it was built with cannot disagree. Changing plans means a redeploy and a
-    /// `creditgate plans sync`.
-    pub fn bundled() -> Result<Self, CatalogueError> {
-        Self::parse(include_str!("../../../plans.json"))
-    }
-
-    pub fn plans(&self) -> &[Plan] {
-        &self.plans
-    }
-
-    pub fn free_plan(&self) -> &Plan {
-        &self.plans[self.free]
-    }
-
-    pub fn get(&self, id: &PlanId) -> Option<&Plan> {
-        self.plans.iter().find(|p| &p.id == id)
-    }
-
-    pub fn paid_plans(&self) -> impl Iterator<Item = &Plan> {
-        self.plans.iter().filter(|p| !p.is_free())
-    }
 }
 
 fn plan_err(plan: &str, field: &str, problem: impl Into<String>) -> CatalogueError {
@@ -282,175 +373,173 @@ fn plan_err(plan: &str, field: &str, problem: impl Into<String>) -> CatalogueErr
     }
 }
 
-fn parse_plan(index: usize, raw: &Value) -> Result<Plan, CatalogueError> {
-    let position = format!("#{}", index + 1);
-    let Value::Object(obj) = raw else {
-        return Err(CatalogueError::Shape(format!(
-            "plan {position} is not an object"
-        )));
-    };
-    // Name the plan by its id when it has a usable one, else by its position.
-    let label = match obj.get("id") {
-        Some(Value::String(id)) if !id.is_empty() => id.clone(),
-        _ => position,
-    };
-    let err = |field: &str, problem: &str| plan_err(&label, field, problem);
+/// A plan from the `index`th (0-based) entry of `plans`.
+impl TryFrom<(usize, RawPlan)> for Plan {
+    type Error = CatalogueError;
 
-    if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(err(
-            unknown,
-            &format!("is not a known field (known: {})", FIELDS.join(", ")),
-        ));
-    }
+    fn try_from((index, raw): (usize, RawPlan)) -> Result<Self, CatalogueError> {
+        // Name the plan by its id when it has a usable one, else by its position.
+        let label = match &raw.id {
+            Some(Field::Ok(id)) if !id.is_empty() => id.clone(),
+            _ => format!("#{}", index + 1),
+        };
+        let err = |field: &str, problem: &str| plan_err(&label, field, problem);
 
-    let id = PlanId::parse(required_str(obj, "id", &label)?).map_err(|e| err("id", e.problem))?;
-    let name = required_str(obj, "name", &label)?.trim().to_owned();
-    if name.is_empty() || name.len() > 100 {
-        return Err(err("name", "must be 1 to 100 characters"));
-    }
-    let credits = required_u64(obj, "credits", &label)?;
-    if credits == 0 || credits > MAX_CREDITS {
-        return Err(err(
-            "credits",
-            &format!("must be between 1 and {MAX_CREDITS}"),
-        ));
-    }
-    let period = match required_str(obj, "period", &label)? {
-        "week" => Period::Week,
-        "month" => Period::Month,
-        _ => return Err(err("period", "must be \"week\" or \"month\"")),
-    };
-    let trial_days = match obj.get("trial_days") {
-        None => 0,
-        Some(v) => v.as_u64().filter(|d| *d <= MAX_TRIAL_DAYS).ok_or_else(|| {
-            err(
-                "trial_days",
-                &format!("must be a whole number from 0 to {MAX_TRIAL_DAYS}"),
-            )
-        })?,
-    } as u32;
-    let price = match obj.get("price") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(p)) => Some(parse_money(p, &label)?),
-        Some(_) => {
+        if let Some(unknown) = raw.unknown.keys().next() {
             return Err(err(
-                "price",
-                "must be an object {\"amount\", \"currency\"} or absent",
+                unknown,
+                &format!("is not a known field (known: {})", FIELDS.join(", ")),
             ));
         }
-    };
-    let mut sold_as = BTreeSet::new();
-    match obj.get("sold_as") {
-        None => {}
-        Some(Value::Array(modes)) => {
-            for mode in modes {
-                let mode = mode.as_str().and_then(SaleMode::parse).ok_or_else(|| {
-                    err(
-                        "sold_as",
-                        "holds something other than \"subscription\" or \"pack\"",
-                    )
-                })?;
-                if !sold_as.insert(mode) {
-                    return Err(err("sold_as", "lists a mode twice"));
+
+        let id = PlanId::parse(&required(raw.id, "id", &label, "must be a string")?)
+            .map_err(|e| err("id", e.problem))?;
+        let name = required(raw.name, "name", &label, "must be a string")?
+            .trim()
+            .to_owned();
+        if name.is_empty() || name.len() > 100 {
+            return Err(err("name", "must be 1 to 100 characters"));
+        }
+        let credits = required(raw.credits, "credits", &label, "must be a whole number")?;
+        if credits == 0 || credits > MAX_CREDITS {
+            return Err(err(
+                "credits",
+                &format!("must be between 1 and {MAX_CREDITS}"),
+            ));
+        }
+        let period = match required(raw.period, "period", &label, "must be a string")?.as_str() {
+            "week" => Period::Week,
+            "month" => Period::Month,
+            _ => return Err(err("period", "must be \"week\" or \"month\"")),
+        };
+        let trial_days = match raw.trial_days {
+            None => 0,
+            Some(v) => v.ok().filter(|d| *d <= MAX_TRIAL_DAYS).ok_or_else(|| {
+                err(
+                    "trial_days",
+                    &format!("must be a whole number from 0 to {MAX_TRIAL_DAYS}"),
+                )
+            })?,
+        } as u32;
+        let price = match raw.price {
+            None => None,
+            Some(Field::Ok(money)) => Some(Money::try_from((label.as_str(), money))?),
+            Some(Field::Wrong(_)) => {
+                return Err(err(
+                    "price",
+                    "must be an object {\"amount\", \"currency\"} or absent",
+                ));
+            }
+        };
+        let mut sold_as = BTreeSet::new();
+        match raw.sold_as {
+            None => {}
+            Some(Field::Ok(modes)) => {
+                for mode in modes {
+                    let mode = mode
+                        .ok()
+                        .as_deref()
+                        .and_then(SaleMode::parse)
+                        .ok_or_else(|| {
+                            err(
+                                "sold_as",
+                                "holds something other than \"subscription\" or \"pack\"",
+                            )
+                        })?;
+                    if !sold_as.insert(mode) {
+                        return Err(err("sold_as", "lists a mode twice"));
+                    }
                 }
             }
+            Some(Field::Wrong(_)) => return Err(err("sold_as", "must be an array")),
         }
-        Some(_) => return Err(err("sold_as", "must be an array")),
-    }
 
-    match (&price, sold_as.is_empty()) {
-        (Some(_), true) => {
+        match (&price, sold_as.is_empty()) {
+            (Some(_), true) => {
+                return Err(err(
+                    "sold_as",
+                    "is empty, but the plan has a price: say \"subscription\", \"pack\" or both",
+                ));
+            }
+            (None, false) => {
+                return Err(err(
+                    "price",
+                    "is missing, but the plan is sold (`sold_as` is not empty)",
+                ));
+            }
+            _ => {}
+        }
+        if price.is_none() && trial_days > 0 {
+            return Err(err("trial_days", "must be 0 on the free plan"));
+        }
+        if trial_days > 0 && !sold_as.contains(&SaleMode::Subscription) {
             return Err(err(
-                "sold_as",
-                "is empty, but the plan has a price: say \"subscription\", \"pack\" or both",
+                "trial_days",
+                "only applies to plans sold as a subscription",
             ));
         }
-        (None, false) => {
-            return Err(err(
-                "price",
-                "is missing, but the plan is sold (`sold_as` is not empty)",
+
+        Ok(Plan {
+            id,
+            name,
+            credits: Credits::new(credits),
+            period,
+            price,
+            trial_days,
+            sold_as,
+        })
+    }
+}
+
+/// The price of the plan labelled `label`.
+impl TryFrom<(&str, RawMoney)> for Money {
+    type Error = CatalogueError;
+
+    fn try_from((label, raw): (&str, RawMoney)) -> Result<Self, CatalogueError> {
+        if let Some(unknown) = raw.unknown.keys().next() {
+            return Err(plan_err(
+                label,
+                &format!("price.{unknown}"),
+                "is not a known field (known: amount, currency)",
             ));
         }
-        _ => {}
+        let amount = raw
+            .amount
+            .and_then(Field::ok)
+            .filter(|a| (1..=MAX_AMOUNT).contains(a))
+            .ok_or_else(|| {
+                plan_err(
+                    label,
+                    "price.amount",
+                    format!("must be a whole number of minor units from 1 to {MAX_AMOUNT}"),
+                )
+            })?;
+        let currency = raw
+            .currency
+            .and_then(Field::ok)
+            .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase()))
+            .ok_or_else(|| {
+                plan_err(
+                    label,
+                    "price.currency",
+                    "must be a lowercase ISO 4217 code such as \"gbp\"",
+                )
+            })?;
+        Ok(Money { amount, currency })
     }
-    if price.is_none() && trial_days > 0 {
-        return Err(err("trial_days", "must be 0 on the free plan"));
-    }
-    if trial_days > 0 && !sold_as.contains(&SaleMode::Subscription) {
-        return Err(err(
-            "trial_days",
-            "only applies to plans sold as a subscription",
-        ));
-    }
-
-    Ok(Plan {
-        id,
-        name,
-        credits: Credits::new(credits),
-        period,
-        price,
-        trial_days,
-        sold_as,
-    })
 }
 
-fn parse_money(p: &Map<String, Value>, label: &str) -> Result<Money, CatalogueError> {
-    if let Some(unknown) = p
-        .keys()
-        .find(|k| !["amount", "currency"].contains(&k.as_str()))
-    {
-        return Err(plan_err(
-            label,
-            &format!("price.{unknown}"),
-            "is not a known field (known: amount, currency)",
-        ));
-    }
-    let amount = p
-        .get("amount")
-        .and_then(Value::as_u64)
-        .filter(|a| (1..=MAX_AMOUNT).contains(a))
-        .ok_or_else(|| {
-            plan_err(
-                label,
-                "price.amount",
-                format!("must be a whole number of minor units from 1 to {MAX_AMOUNT}"),
-            )
-        })?;
-    let currency = p
-        .get("currency")
-        .and_then(Value::as_str)
-        .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase()))
-        .ok_or_else(|| {
-            plan_err(
-                label,
-                "price.currency",
-                "must be a lowercase ISO 4217 code such as \"gbp\"",
-            )
-        })?;
-    Ok(Money {
-        amount,
-        currency: currency.to_owned(),
-    })
-}
-
-fn required_str<'a>(
-    obj: &'a Map<String, Value>,
-    field: &str,
+/// A field the plan must have: "is missing" when absent, `wrong` when of another type.
+fn required<T>(
+    field: Option<Field<T>>,
+    name: &str,
     label: &str,
-) -> Result<&'a str, CatalogueError> {
-    match obj.get(field) {
-        None => Err(plan_err(label, field, "is missing")),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(plan_err(label, field, "must be a string")),
-    }
-}
-
-fn required_u64(obj: &Map<String, Value>, field: &str, label: &str) -> Result<u64, CatalogueError> {
-    match obj.get(field) {
-        None => Err(plan_err(label, field, "is missing")),
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| plan_err(label, field, "must be a whole number")),
+    wrong: &str,
+) -> Result<T, CatalogueError> {
+    match field {
+        None => Err(plan_err(label, name, "is missing")),
+        Some(Field::Ok(value)) => Ok(value),
+        Some(Field::Wrong(_)) => Err(plan_err(label, name, wrong)),
     }
 }
 
@@ -622,5 +711,96 @@ mod tests {
         }
         assert!(parse_lookup_key(&c, "someone_elses_price").is_none());
         Ok(())
+    }
+
+    /// A wrong type, or `null`, in each field gets the catalogue's own message, not serde's.
+    #[test]
+    fn a_wrong_type_in_each_field_is_named_in_the_catalogues_words() {
+        let plan = |field: &str, value: &str| {
+            format!(
+                r#"{FREE},{{"id":"b","name":"B","credits":1,"period":"month","price":{{"amount":5,"currency":"gbp"}},"sold_as":["pack"],"{field}":{value}}}"#
+            )
+        };
+        let cases = [
+            (plan("id", "7"), "plan #2: field `id` must be a string"),
+            (plan("id", "null"), "plan #2: field `id` must be a string"),
+            (
+                plan("name", "null"),
+                "plan b: field `name` must be a string",
+            ),
+            (
+                plan("credits", "\"1\""),
+                "plan b: field `credits` must be a whole number",
+            ),
+            (
+                plan("credits", "1.5"),
+                "plan b: field `credits` must be a whole number",
+            ),
+            (
+                plan("credits", "-1"),
+                "plan b: field `credits` must be a whole number",
+            ),
+            (
+                plan("period", "[]"),
+                "plan b: field `period` must be a string",
+            ),
+            (
+                plan("trial_days", "null"),
+                "plan b: field `trial_days` must be a whole number from 0 to 730",
+            ),
+            (
+                plan("price", "\"5\""),
+                "plan b: field `price` must be an object {\"amount\", \"currency\"} or absent",
+            ),
+            (
+                plan("price", r#"{"amount":"5","currency":"gbp"}"#),
+                "plan b: field `price.amount` must be a whole number of minor units from 1 to 99999999",
+            ),
+            (
+                plan("price", r#"{"amount":5,"currency":null}"#),
+                "plan b: field `price.currency` must be a lowercase ISO 4217 code such as \"gbp\"",
+            ),
+            (
+                plan("price", r#"{"amount":5,"currency":"gbp","tax":1,"a":2}"#),
+                "plan b: field `price.a` is not a known field (known: amount, currency)",
+            ),
+            (
+                plan("sold_as", "null"),
+                "plan b: field `sold_as` must be an array",
+            ),
+            (
+                plan("sold_as", "[1]"),
+                "plan b: field `sold_as` holds something other than \"subscription\" or \"pack\"",
+            ),
+            (
+                plan("zz", "1,\"colour\":2"),
+                "plan b: field `colour` is not a known field (known: id, name, credits, period, price, trial_days, sold_as)",
+            ),
+            (format!("{FREE},[]"), "plan #2 is not an object"),
+            (format!("{FREE},null"), "plan #2 is not an object"),
+        ];
+        for (plans, message) in cases {
+            assert_eq!(
+                with_plans(&plans).err().map(|e| e.to_string()),
+                Some(format!("plans.json: {message}")),
+                "{plans}"
+            );
+        }
+        let shapes = [
+            ("[]", "the top level must be an object with a `plans` array"),
+            (r#"{"plans":null}"#, "`plans` must be an array"),
+            (r#"{"plans":{}}"#, "`plans` must be an array"),
+            (
+                r#"{"zz":1,"x":1,"plans":[]}"#,
+                "unknown top-level field `x` (only `plans` is allowed)",
+            ),
+        ];
+        for (json, message) in shapes {
+            assert_eq!(
+                Catalogue::parse(json).err().map(|e| e.to_string()),
+                Some(format!("plans.json: {message}")),
+                "{json}"
+            );
+        }
     }
 }
