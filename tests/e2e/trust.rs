@@ -11,6 +11,7 @@ use domain::ids::{Email, UserSub};
 use domain::ports::{Accounts, Ledger};
 use domain::webhook::EventLedger;
 use serde_json::{Value, json};
+use stripe_emulator::client::form;
 use tests::{Stack, eventually, http};
 
 use crate::api::{PASSWORD, call, claims, event};
@@ -26,7 +27,11 @@ async fn link_purchase(
     reference: Option<&str>,
 ) -> anyhow::Result<Value> {
     let prices = stack
-        .emulator("GET", &format!("/v1/prices?lookup_keys[]={lookup_key}"), "")
+        .emulator(
+            "GET",
+            &format!("/v1/prices?{}", form(&[("lookup_keys[]", lookup_key)])),
+            "",
+        )
         .await?;
     let price = &prices["data"][0];
     let mode = if price["type"] == "recurring" {
@@ -34,22 +39,26 @@ async fn link_purchase(
     } else {
         "payment"
     };
-    let mut body = format!(
-        "mode={mode}&line_items[0][price]={}&success_url=http://127.0.0.1/ok",
-        price["id"].as_str().unwrap_or_default()
-    );
+    let mut fields = vec![
+        ("mode", mode),
+        (
+            "line_items[0][price]",
+            price["id"].as_str().unwrap_or_default(),
+        ),
+        ("success_url", "http://127.0.0.1/ok"),
+    ];
     if let Some(r) = reference {
-        body.push_str(&format!("&client_reference_id={r}"));
+        fields.push(("client_reference_id", r));
     }
     let session = stack
-        .emulator("POST", "/v1/checkout/sessions", &body)
+        .emulator("POST", "/v1/checkout/sessions", &form(&fields))
         .await?;
     let id = session["id"].as_str().unwrap_or_default();
     stack
         .emulator(
             "POST",
             &format!("/_emulator/checkout/sessions/{id}/complete"),
-            &format!("email={email}"),
+            &form(&[("email", email)]),
         )
         .await
 }

@@ -3,6 +3,14 @@
 
 use std::time::Duration;
 
+/// `application/x-www-form-urlencoded` for `pairs`: each key and value percent-encoded, so a
+/// value holding `&`, `=` or `+` arrives as written.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
 /// A form-encoded request with a hand-written body (`key` None: no Authorization header).
 /// Returns the status and the JSON body.
 pub async fn request(
@@ -82,7 +90,10 @@ pub async fn buy(
         base,
         key,
         "GET",
-        &format!("/v1/prices?lookup_keys[]={}", purchase.lookup_key),
+        &format!(
+            "/v1/prices?{}",
+            form(&[("lookup_keys[]", purchase.lookup_key)])
+        ),
         "",
     )
     .await?;
@@ -98,22 +109,25 @@ pub async fn buy(
     } else {
         "payment"
     };
-    let mut body = format!(
-        "mode={mode}&line_items[0][price]={id}&line_items[0][quantity]=1&success_url=http://127.0.0.1/ok"
-    );
+    let mut fields = vec![
+        ("mode", mode),
+        ("line_items[0][price]", id),
+        ("line_items[0][quantity]", "1"),
+        ("success_url", "http://127.0.0.1/ok"),
+    ];
     if let Some(c) = purchase.customer {
-        body.push_str(&format!("&customer={c}"));
+        fields.push(("customer", c));
     }
     if let Some(r) = purchase.client_reference_id {
-        body.push_str(&format!("&client_reference_id={r}"));
+        fields.push(("client_reference_id", r));
     }
-    let session = call(base, key, "POST", "/v1/checkout/sessions", &body).await?;
+    let session = call(base, key, "POST", "/v1/checkout/sessions", &form(&fields)).await?;
     let session_id = session["id"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the session has no id"))?;
     let complete = purchase
         .email
-        .map(|e| format!("email={e}"))
+        .map(|e| form(&[("email", e)]))
         .unwrap_or_default();
     call(
         base,

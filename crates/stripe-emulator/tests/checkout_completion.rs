@@ -194,3 +194,32 @@ async fn a_trial_subscription_is_trialing_with_a_zero_invoice_and_no_payment() -
     assert_eq!(session["payment_status"], "no_payment_required");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_client_encodes_what_a_buyer_types_so_it_arrives_as_typed() -> anyhow::Result<()> {
+    let s = setup().await?;
+    stripe_product::price::CreatePrice::new(stripe_types::Currency::GBP)
+        .product("creditgate_basic")
+        .unit_amount(500)
+        .lookup_key("creditgate_basic_pack")
+        .send(&s.client)
+        .await?;
+    // A `+` in an email and a `&...=` in a reference are data, not form syntax.
+    let session = stripe_emulator::client::buy(
+        &s.base,
+        KEY,
+        stripe_emulator::client::Purchase {
+            lookup_key: "creditgate_basic_pack",
+            client_reference_id: Some("ref&amount=1"),
+            email: Some("ada+packs@example.com"),
+            customer: None,
+        },
+    )
+    .await?;
+    assert_eq!(session["client_reference_id"], "ref&amount=1", "{session}");
+    assert_eq!(
+        session["customer_details"]["email"], "ada+packs@example.com",
+        "{session}"
+    );
+    Ok(())
+}

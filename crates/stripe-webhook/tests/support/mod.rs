@@ -49,7 +49,14 @@ impl Stripe {
 
     pub async fn price(&self, lookup_key: &str) -> anyhow::Result<String> {
         let list = self
-            .call("GET", &format!("/v1/prices?lookup_keys[]={lookup_key}"), "")
+            .call(
+                "GET",
+                &format!(
+                    "/v1/prices?{}",
+                    stripe_emulator::client::form(&[("lookup_keys[]", lookup_key)])
+                ),
+                "",
+            )
             .await?;
         list["data"][0]["id"]
             .as_str()
@@ -59,7 +66,11 @@ impl Stripe {
 
     pub async fn customer(&self, email: &str) -> anyhow::Result<String> {
         let c = self
-            .call("POST", "/v1/customers", &format!("email={email}"))
+            .call(
+                "POST",
+                "/v1/customers",
+                &stripe_emulator::client::form(&[("email", email)]),
+            )
             .await?;
         c["id"]
             .as_str()
