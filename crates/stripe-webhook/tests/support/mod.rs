@@ -20,6 +20,9 @@ use serde_json::Value;
 use stripe_emulator::client;
 use stripe_webhook::Deps;
 
+pub mod handler;
+pub mod trust;
+
 pub const KEY: &str = "sk_test_webhook_tests";
 pub const SECRET: &str = "whsec_webhook_tests_secret";
 
