@@ -14,5 +14,6 @@ mod operations;
 mod plans_sync;
 mod recovery;
 mod signup;
+mod store_contracts;
 mod trust;
 mod webhook;

@@ -142,11 +142,8 @@ async fn unknown_missing_and_rotated_keys_are_401_even_when_the_old_key_is_cache
 #[tokio::test]
 async fn switched_off_access_is_403() -> anyhow::Result<()> {
     let deps = Deps::new(InMemoryMeter::with_user(SUB, KEY, 10, 0));
-    if let Ok(mut profiles) = deps.meter.profiles.lock()
-        && let Some(p) = profiles.get_mut(SUB)
-    {
-        p.access = domain::profile::Access::Disabled;
-    }
+    deps.meter
+        .set_access(SUB, domain::profile::Access::Disabled);
     assert_eq!(call(&deps, Some(KEY), "").await?.0, StatusCode::FORBIDDEN);
     assert_eq!(deps.meter.balances(SUB), Some((10, 0)));
     Ok(())

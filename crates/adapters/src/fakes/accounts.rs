@@ -63,7 +63,12 @@ impl Ledger for InMemoryAccounts {
         if holds.contains_key(&key) {
             return Ok(Created::AlreadyExisted);
         }
-        holds.insert(key, held.clone());
+        // Stored under its lowercased email, as the table's `HOLD#<email>` item holds it.
+        let stored = domain::ports::HeldPurchase {
+            email: held.email.normalized(),
+            ..held.clone()
+        };
+        holds.insert(key, stored);
         Ok(Created::New)
     }
 
@@ -78,7 +83,7 @@ impl Ledger for InMemoryAccounts {
             .filter(|((e, _), _)| *e == email)
             .map(|(_, h)| h.clone())
             .collect();
-        held.sort_by_key(|h| h.held_at);
+        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
         Ok(held)
     }
 
@@ -124,20 +129,28 @@ impl Ledger for InMemoryAccounts {
         manager_started: Option<u64>,
     ) -> Result<(), PortError> {
         self.fail_writes.check("mark followed")?;
-        if let Some(p) = lock(&self.profiles).get_mut(sub.as_str()) {
-            if let Some((plan, access)) = directory {
-                p.directory_synced = Some((plan.clone(), access));
-            }
-            if manager_started.is_some() {
-                p.manager_started = manager_started;
-            }
+        if directory.is_none() && manager_started.is_none() {
+            return Ok(());
+        }
+        // DynamoDB's update is conditioned on the profile being there.
+        let mut profiles = lock(&self.profiles);
+        let p = profiles.get_mut(sub.as_str()).ok_or_else(|| {
+            PortError::new("record what Cognito and the manager follow", "no profile")
+        })?;
+        if let Some((plan, access)) = directory {
+            p.directory_synced = Some((plan.clone(), access));
+        }
+        if manager_started.is_some() {
+            p.manager_started = manager_started;
         }
         Ok(())
     }
 
     async fn grant_exists(&self, sub: &UserSub, source: &str) -> Result<bool, PortError> {
         self.fail_reads.check("read grant")?;
-        Ok(lock(&self.grants).contains_key(&(sub.to_string(), source.to_owned())))
+        // A pack is a `GRANT#<session>` item in the table, like an invoice's grant.
+        let key = (sub.to_string(), source.to_owned());
+        Ok(lock(&self.grants).contains_key(&key) || lock(&self.packs).contains_key(&key))
     }
 
     async fn write_profile(&self, write: &ProfileWrite) -> Result<Saved, PortError> {
@@ -161,16 +174,21 @@ impl Ledger for InMemoryAccounts {
         {
             return Ok(Saved::Conflict);
         }
-        let mut next = write.after.clone();
+        // Only the fields the webhook owns are written (DynamoDB's UpdateItem sets these and
+        // nothing else); the rest stays as it is now.
+        let mut next = current.clone();
+        next.plan = write.after.plan.clone();
+        next.access = write.after.access;
+        next.stripe_clock = write.after.stripe_clock;
+        next.subscription = write.after.subscription.clone();
+        next.allowance_source = write.after.allowance_source.clone();
+        if write.generation_bumped {
+            next.manager_generation = write.after.manager_generation;
+        }
         next.allowance = match write.allowance {
             AllowanceWrite::Keep => current.allowance,
             AllowanceWrite::Reset(to) | AllowanceWrite::Cap { to, .. } => to,
         };
-        // What the webhook's profile write does not own stays as it is now.
-        next.purchased = current.purchased;
-        next.api_key = current.api_key.clone();
-        next.directory_synced = current.directory_synced.clone();
-        next.manager_started = current.manager_started;
         next.version = write.before.version + 1;
         if let Some(g) = &write.grant {
             grants.insert((sub.clone(), g.source.clone()), g.credits.get());
@@ -339,6 +357,14 @@ impl domain::ports::ApiKeys for InMemoryAccounts {
             .get_mut(sub.as_str())
             .ok_or_else(|| PortError::new("rotate API key", "no profile"))?;
         let mut keys = lock(&self.api_keys);
+        // DynamoDB puts the new `APIKEY#` item only if it is not there: a key issued before
+        // (to anyone) fails the whole transaction.
+        if keys.contains_key(new.as_str()) {
+            return Err(PortError::new(
+                "rotate API key",
+                "the key is issued already",
+            ));
+        }
         if let Some((old, _)) = &profile.api_key {
             keys.remove(old.as_str());
         }

@@ -1,32 +1,23 @@
-//! `Meter` (the credit meter's DynamoDB requests) in memory.
+//! `Meter` (the credit meter's DynamoDB requests) in memory: on `InMemoryAccounts`, whose
+//! `Meter` keeps the store contract with DynamoDB (tests/e2e/store_contracts.rs), and as
+//! `InMemoryMeter`, the credit meter's handler-test fake: the same profiles and keys, counting
+//! requests like the real adapter's interceptor.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::ids::{ApiKeyHash, Credits, UserSub};
+use domain::ids::{ApiKeyHash, Credits, Email, PlanId, StripeCustomerId, UserSub};
 use domain::metering::{Balances, Meter, Snapshot, SpendResult};
 use domain::ports::PortError;
-use domain::profile::Access;
+use domain::profile::{Access, Profile};
 
-use super::lock;
+use super::{InMemoryAccounts, lock};
 
-/// A profile as the meter sees it.
-#[derive(Debug, Clone)]
-pub struct MeterProfile {
-    pub key_hash: Option<ApiKeyHash>,
-    pub access: Access,
-    pub allowance: u64,
-    pub purchased: u64,
-}
-
-/// `Meter` with DynamoDB's semantics: each call is one atomic conditional request that, when
-/// refused, returns the item as it was. Counts requests like the real adapter's interceptor.
+/// `Meter` with DynamoDB's semantics (each call is one atomic conditional request that, when
+/// refused, returns the item as it was), on `InMemoryAccounts`' profiles and API keys. Counts
+/// requests and yields before each, so concurrent callers really interleave.
 #[derive(Default)]
 pub struct InMemoryMeter {
-    pub profiles: Mutex<HashMap<String, MeterProfile>>,
-    /// key hash → sub
-    pub keys: Mutex<HashMap<String, String>>,
+    pub accounts: InMemoryAccounts,
     pub requests: AtomicU64,
 }
 
@@ -37,72 +28,93 @@ impl InMemoryMeter {
         meter
     }
 
+    /// A user holding `key` (its hash is what the table keeps), with these balances.
     pub fn add_user(&self, sub: &str, key: &str, allowance: u64, purchased: u64) {
+        let n = lock(&self.accounts.profiles).len();
+        let parsed = (|| {
+            Ok::<_, domain::ids::InvalidId>((
+                UserSub::parse(sub)?,
+                Email::parse(&format!("meter{n}@example.com"))?,
+                StripeCustomerId::parse(&format!("cus_meter{n}"))?,
+                PlanId::parse("free")?,
+            ))
+        })();
+        let (user, email, customer, plan) = match parsed {
+            Ok(ids) => ids,
+            Err(e) => panic!("InMemoryMeter::add_user({sub:?}): {e}"),
+        };
         let hash = ApiKeyHash::of(key);
-        lock(&self.keys).insert(hash.as_str().to_owned(), sub.to_owned());
-        lock(&self.profiles).insert(
-            sub.to_owned(),
-            MeterProfile {
-                key_hash: Some(hash),
-                access: Access::Active,
-                allowance,
-                purchased,
-            },
-        );
+        let mut profile = Profile::new_signup(user, email, customer, plan, String::new());
+        profile.allowance = Credits::new(allowance);
+        profile.purchased = Credits::new(purchased);
+        profile.api_key = Some((hash.clone(), key.to_owned()));
+        lock(&self.accounts.api_keys).insert(hash.as_str().to_owned(), sub.to_owned());
+        lock(&self.accounts.profiles).insert(sub.to_owned(), profile);
     }
 
     /// What rotation does: the old key's item goes and the profile points at the new key.
     pub fn rotate(&self, sub: &str, old: &str, new: &str) {
-        let mut keys = lock(&self.keys);
+        let mut keys = lock(&self.accounts.api_keys);
         keys.remove(ApiKeyHash::of(old).as_str());
         keys.insert(ApiKeyHash::of(new).as_str().to_owned(), sub.to_owned());
-        if let Some(p) = lock(&self.profiles).get_mut(sub) {
-            p.key_hash = Some(ApiKeyHash::of(new));
+        if let Some(p) = lock(&self.accounts.profiles).get_mut(sub) {
+            p.api_key = Some((ApiKeyHash::of(new), new.to_owned()));
+        }
+    }
+
+    /// What a webhook's profile write does to access.
+    pub fn set_access(&self, sub: &str, access: Access) {
+        if let Some(p) = lock(&self.accounts.profiles).get_mut(sub) {
+            p.access = access;
         }
     }
 
     pub fn balances(&self, sub: &str) -> Option<(u64, u64)> {
-        lock(&self.profiles)
+        lock(&self.accounts.profiles)
             .get(sub)
-            .map(|p| (p.allowance, p.purchased))
+            .map(|p| (p.allowance.get(), p.purchased.get()))
     }
 
-    fn spend(
-        &self,
-        sub: &UserSub,
-        condition: impl FnOnce(&MeterProfile) -> bool,
-        apply: impl FnOnce(&mut MeterProfile),
-    ) -> SpendResult {
+    async fn request(&self) {
         self.requests.fetch_add(1, Ordering::SeqCst);
-        let mut profiles = lock(&self.profiles);
-        let Some(p) = profiles.get_mut(sub.as_str()) else {
-            return SpendResult::Refused(None);
-        };
-        if condition(p) {
-            apply(p);
-            SpendResult::Spent(Balances {
-                allowance: Credits::new(p.allowance),
-                purchased: Credits::new(p.purchased),
-            })
-        } else {
-            SpendResult::Refused(Some(Snapshot {
-                key_hash: p.key_hash.clone(),
-                access: p.access,
-                balances: Balances {
-                    allowance: Credits::new(p.allowance),
-                    purchased: Credits::new(p.purchased),
-                },
-            }))
-        }
+        tokio::task::yield_now().await;
     }
 }
 
 impl Meter for InMemoryMeter {
     async fn sub_for_key(&self, hash: &ApiKeyHash) -> Result<Option<UserSub>, PortError> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        // Yield, so concurrent callers really interleave.
-        tokio::task::yield_now().await;
-        let sub = lock(&self.keys).get(hash.as_str()).cloned();
+        self.request().await;
+        self.accounts.sub_for_key(hash).await
+    }
+
+    async fn spend_allowance(
+        &self,
+        sub: &UserSub,
+        hash: &ApiKeyHash,
+        cost: Credits,
+    ) -> Result<SpendResult, PortError> {
+        self.request().await;
+        self.accounts.spend_allowance(sub, hash, cost).await
+    }
+
+    async fn spend_split(
+        &self,
+        sub: &UserSub,
+        hash: &ApiKeyHash,
+        allowance_was: Credits,
+        from_purchased: Credits,
+    ) -> Result<SpendResult, PortError> {
+        self.request().await;
+        self.accounts
+            .spend_split(sub, hash, allowance_was, from_purchased)
+            .await
+    }
+}
+
+impl Meter for super::InMemoryAccounts {
+    async fn sub_for_key(&self, hash: &ApiKeyHash) -> Result<Option<UserSub>, PortError> {
+        self.fail_reads.check("read API key")?;
+        let sub = lock(&self.api_keys).get(hash.as_str()).cloned();
         sub.map(|s| UserSub::parse(&s).map_err(|e| PortError::new("read API key", e)))
             .transpose()
     }
@@ -113,15 +125,12 @@ impl Meter for InMemoryMeter {
         hash: &ApiKeyHash,
         cost: Credits,
     ) -> Result<SpendResult, PortError> {
-        tokio::task::yield_now().await;
+        self.fail_writes.check("spend allowance")?;
         Ok(self.spend(
             sub,
-            |p| {
-                p.key_hash.as_ref() == Some(hash)
-                    && p.access == Access::Active
-                    && p.allowance >= cost.get()
-            },
-            |p| p.allowance -= cost.get(),
+            hash,
+            |p| p.allowance >= cost,
+            |p| p.allowance = Credits::new(p.allowance.get() - cost.get()),
         ))
     }
 
@@ -132,19 +141,50 @@ impl Meter for InMemoryMeter {
         allowance_was: Credits,
         from_purchased: Credits,
     ) -> Result<SpendResult, PortError> {
-        tokio::task::yield_now().await;
+        self.fail_writes
+            .check("spend allowance and purchased credits")?;
         Ok(self.spend(
             sub,
+            hash,
+            |p| p.allowance == allowance_was && p.purchased >= from_purchased,
             |p| {
-                p.key_hash.as_ref() == Some(hash)
-                    && p.access == Access::Active
-                    && p.allowance == allowance_was.get()
-                    && p.purchased >= from_purchased.get()
-            },
-            |p| {
-                p.allowance = 0;
-                p.purchased -= from_purchased.get();
+                p.allowance = Credits::ZERO;
+                p.purchased = Credits::new(p.purchased.get() - from_purchased.get());
             },
         ))
+    }
+}
+
+impl super::InMemoryAccounts {
+    /// One conditional update of the profile: applied if the key is current, access is active
+    /// and `condition` holds; refused with the profile as it was otherwise.
+    fn spend(
+        &self,
+        sub: &UserSub,
+        hash: &ApiKeyHash,
+        condition: impl FnOnce(&domain::profile::Profile) -> bool,
+        apply: impl FnOnce(&mut domain::profile::Profile),
+    ) -> SpendResult {
+        let mut profiles = lock(&self.profiles);
+        let Some(p) = profiles.get_mut(sub.as_str()) else {
+            return SpendResult::Refused(None);
+        };
+        let current = p.api_key.as_ref().map(|(h, _)| h);
+        if current == Some(hash) && p.access == Access::Active && condition(p) {
+            apply(p);
+            SpendResult::Spent(Balances {
+                allowance: p.allowance,
+                purchased: p.purchased,
+            })
+        } else {
+            SpendResult::Refused(Some(Snapshot {
+                key_hash: current.cloned(),
+                access: p.access,
+                balances: Balances {
+                    allowance: p.allowance,
+                    purchased: p.purchased,
+                },
+            }))
+        }
     }
 }

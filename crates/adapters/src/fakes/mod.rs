@@ -3,7 +3,8 @@
 //! idempotency keys, deterministic execution names, and injectable failures.
 //!
 //! One file per fake; the ports with a real adapter have a contract test run against both
-//! (tests/e2e/contracts.rs, crates/adapters/tests/*_contract.rs).
+//! (tests/e2e/contracts.rs, tests/e2e/event_ledger.rs, tests/e2e/store_contracts.rs,
+//! crates/adapters/tests/*_contract.rs).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,7 +23,7 @@ mod stripe;
 pub use accounts::{EventRecord, InMemoryAccounts};
 pub use billing::{CustomerParams, FakeBilling};
 pub use directory::{DirectoryUser, FakeDirectory};
-pub use meter::{InMemoryMeter, MeterProfile};
+pub use meter::InMemoryMeter;
 pub use scheduler::FakeScheduler;
 pub use stripe::{
     FakeEvent, FakePayments, FakePrice, FakeSession, FakeSessionStatus, FakeStripe,

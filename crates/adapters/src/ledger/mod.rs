@@ -96,7 +96,8 @@ impl Ledger for DynamoStore {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        held.sort_by_key(|h| h.held_at);
+        // Oldest first; one instant's holds in session order (the sort key's order).
+        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
         Ok(held)
     }
 

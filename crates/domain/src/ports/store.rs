@@ -73,7 +73,8 @@ pub trait Ledger {
         held: &HeldPurchase,
     ) -> impl Future<Output = Result<Created, PortError>> + Send;
 
-    /// The purchases held for `email` (claimed ones included), oldest first.
+    /// The purchases held for `email` (claimed ones included), oldest first (one
+    /// instant's in session id order).
     fn held_purchases(
         &self,
         email: &Email,
