@@ -1,5 +1,5 @@
 //! `Meter` (the credit meter's DynamoDB requests) in memory: on `InMemoryAccounts`, whose
-//! `Meter` keeps the store contract with DynamoDB (tests/e2e/store_contracts.rs), and as
+//! `Meter` keeps the store contract with DynamoDB (tests/e2e/store_contracts/), and as
 //! `InMemoryMeter`, the credit meter's handler-test fake: the same profiles and keys, counting
 //! requests like the real adapter's interceptor.
 

@@ -3,7 +3,7 @@
 //! idempotency keys, deterministic execution names, and injectable failures.
 //!
 //! One file per fake; the ports with a real adapter have a contract test run against both
-//! (tests/e2e/contracts.rs, tests/e2e/event_ledger.rs, tests/e2e/store_contracts.rs,
+//! (tests/e2e/contracts.rs, tests/e2e/event_ledger.rs, tests/e2e/store_contracts/,
 //! crates/adapters/tests/*_contract.rs).
 
 use std::sync::Mutex;
