@@ -2,8 +2,8 @@ use adapters::config::FromEnv;
 use adapters::http::{ApiError, NoFields, caller, flag, json_body, json_response, verified_email};
 use adapters::wiring::LifecycleConfig;
 use adapters::{ConfigError, Env};
-use domain::account::{AccountError, me, me_without_profile};
-use domain::ids::ApiKey;
+use domain::account::{self, AccountError};
+use domain::ids::CheckoutSessionId;
 use domain::lifecycle::{Handled, Lifecycle};
 use domain::ports::{Accounts, ApiKeys, Directory, Ledger, Payments, Scheduler, StripeReads};
 use lambda_http::http::{Method, StatusCode};
@@ -55,93 +55,25 @@ where
         ));
     }
     let sub = caller(request)?;
-    let store = &deps.lifecycle.store;
     if path == "/purchases/claim" {
         return claim(deps, request, &sub).await;
     }
     json_body::<NoFields>(request)?;
-    let Some(profile) = store.profile(&sub).await.map_err(ApiError::internal)? else {
-        return no_profile(deps, request, path).await;
-    };
-    match path {
-        "/me" => {
-            // Purchases held for the caller's email are shown only when the token says the
-            // email is verified; Stripe's list of the caller's subscriptions is best effort.
-            let held = match verified_email(request) {
-                Some(email) => store
-                    .held_purchases(&email)
-                    .await
-                    .map_err(ApiError::internal)?,
-                None => Vec::new(),
-            };
-            let live = deps
-                .lifecycle
-                .stripe
-                .live_subscriptions(&profile.customers())
-                .await;
-            let mut view = me(&profile, &held, live.as_deref().unwrap_or_default());
-            if let Err(e) = live {
-                tracing::warn!(error = ?anyhow::Error::from(e), "could not list the caller's subscriptions in Stripe");
-                view["subscriptions"] = serde_json::Value::Null;
-            }
-            Ok(json_response(StatusCode::OK, view))
-        }
+    let (store, stripe) = (&deps.lifecycle.store, &deps.lifecycle.stripe);
+    let body = match path {
+        // Held purchases are shown only when the token says the email is verified.
+        "/me" => account::show(store, stripe, &sub, verified_email(request).as_ref()).await?,
         "/api-key" => {
-            let key = ApiKey::from_entropy(rand::random());
-            store
-                .rotate_api_key(&sub, &key.hash(), &key.prefix())
-                .await
-                .map_err(ApiError::internal)?;
-            tracing::info!(user_sub = %sub, "API key rotated");
-            Ok(json_response(
-                StatusCode::OK,
-                json!({
-                    "api_key": key.expose(),
-                    "prefix": key.prefix(),
-                    "message": "store this key now: it is shown only once; the previous key no longer works",
-                }),
-            ))
+            let key = account::issue_api_key(store, &sub, rand::random()).await?;
+            json!({
+                "api_key": key.expose(),
+                "prefix": key.prefix(),
+                "message": "store this key now: it is shown only once; the previous key no longer works",
+            })
         }
-        _ => {
-            let url = deps
-                .lifecycle
-                .stripe
-                .portal_session(&profile.customer, &deps.portal_return_url)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(json_response(StatusCode::OK, json!({ "url": url })))
-        }
-    }
-}
-
-/// The caller has no profile. A pay-first buyer whose account was made but whose profile write
-/// failed has purchases held for her verified email: `/me` lists them so she can claim them (the
-/// claim makes her profile); anyone else gets 404.
-async fn no_profile<St, R, D, S>(
-    deps: &Deps<St, R, D, S>,
-    request: &Request,
-    path: &str,
-) -> Result<Response<Body>, ApiError>
-where
-    St: Accounts + ApiKeys + Ledger + Sync,
-    R: StripeReads + Payments + Sync,
-    D: Directory + Sync,
-    S: Scheduler + Sync,
-{
-    let held = match (path, verified_email(request)) {
-        ("/me", Some(email)) => deps
-            .lifecycle
-            .store
-            .held_purchases(&email)
-            .await
-            .map_err(ApiError::internal)?,
-        _ => Vec::new(),
+        _ => json!({ "url": account::portal(store, stripe, &sub, &deps.portal_return_url).await? }),
     };
-    if !held.iter().any(|h| h.claimed_by.is_none()) {
-        return Err(ApiError::from(AccountError::NoProfile));
-    }
-    let view = me_without_profile(&held);
-    Ok(json_response(StatusCode::OK, view))
+    Ok(json_response(StatusCode::OK, body))
 }
 
 /// `POST /purchases/claim`'s body as sent.
@@ -175,7 +107,7 @@ where
         .session
         .as_ref()
         .and_then(|s| s.as_str())
-        .filter(|s| s.starts_with("cs_") && s.len() <= 255)
+        .and_then(|s| CheckoutSessionId::parse(s).ok())
         .ok_or_else(|| {
             ApiError::bad_request(
                 "`session` is required: the id (cs_...) of a purchase listed in GET /me's held_purchases",
@@ -184,14 +116,14 @@ where
     let email = verified_email(request).ok_or(AccountError::EmailNotVerified)?;
     let handled = deps
         .lifecycle
-        .claim_purchase(sub, &email, session, replace, adapters::unix_now())
+        .claim_purchase(sub, &email, &session, replace, adapters::unix_now())
         .await
         .map_err(AccountError::from)?;
     let result = match handled {
         Handled::Applied(what) => what.to_string(),
         Handled::Ignored(why) => why,
     };
-    tracing::info!(user_sub = %sub, session, result = %result, "held purchase claimed");
+    tracing::info!(user_sub = %sub, session = %session, result = %result, "held purchase claimed");
     Ok(json_response(
         StatusCode::OK,
         json!({ "claimed": session, "result": result }),

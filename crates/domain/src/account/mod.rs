@@ -1,8 +1,7 @@
-//! The user-facing API's use cases: buy (a Checkout Session, or a plan change in place),
-//! cancel, and what `GET /me` shows.
+//! The user-facing API's use cases: buy (a Checkout Session, or a plan change in place) and
+//! cancel here; the account itself (`GET /me`, a new API key, the billing portal) in `view.rs`.
 
 use crate::catalogue::{Catalogue, SaleMode};
-use crate::facts::SubStatus;
 use crate::ids::{PlanId, SubscriptionId, UserSub};
 use crate::lifecycle::{HandleError, Lifecycle};
 use crate::ports::{
@@ -10,6 +9,10 @@ use crate::ports::{
     StripeReads,
 };
 use crate::profile::Profile;
+
+mod view;
+
+pub use view::{issue_api_key, me, me_without_profile, portal, show};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -236,77 +239,6 @@ where
             plan: after.plan,
         })
     }
-}
-
-/// What `GET /me` shows: never the key, only its prefix. `held` are the purchases held for the
-/// caller's verified email (none when the token carries no verified email), `live` every live
-/// subscription bound to the caller in Stripe.
-pub fn me(
-    profile: &Profile,
-    held: &[crate::ports::HeldPurchase],
-    live: &[crate::ports::LiveSubscription],
-) -> serde_json::Value {
-    serde_json::json!({
-        "plan": profile.plan.as_str(),
-        "access": profile.access.as_str(),
-        "subscription": profile.subscription.as_ref().map(|s| serde_json::json!({
-            "id": s.id,
-            "plan": s.plan.as_str(),
-            "status": s.status.as_str(),
-            "current_period_end": s.current_period_end,
-            "cancel_at_period_end": s.cancel_at_period_end,
-            "live": s.status.is_live() && s.status != SubStatus::Incomplete,
-        })),
-        "credits": {
-            "allowance": profile.allowance.get(),
-            "purchased": profile.purchased.get(),
-            "total": profile.allowance.get().saturating_add(profile.purchased.get()),
-        },
-        "api_key_prefix": profile.api_key.as_ref().map(|(_, prefix)| prefix.as_str()),
-        "subscriptions": live.iter().map(|s| serde_json::json!({
-            "id": s.id,
-            "status": s.status.as_str(),
-            "price_lookup_key": s.lookup_key,
-            "cancel_at_period_end": s.cancel_at_period_end,
-            "current_period_end": s.current_period_end,
-        })).collect::<Vec<_>>(),
-        "held_purchases": held_view(held),
-    })
-}
-
-/// The purchases held for the caller's verified email that nobody claimed yet.
-fn held_view(held: &[crate::ports::HeldPurchase]) -> Vec<serde_json::Value> {
-    held.iter()
-        .filter(|h| h.claimed_by.is_none())
-        .map(|h| {
-            serde_json::json!({
-                "session": h.session,
-                "mode": match h.mode {
-                    crate::ports::SessionMode::Subscription => "subscription",
-                    crate::ports::SessionMode::Payment => "pack",
-                    crate::ports::SessionMode::Other => "other",
-                },
-                "plan": h.plan.as_ref().map(|p| p.as_str()),
-                "held_at": h.held_at,
-                "claim": format!("POST /purchases/claim {{\"session\": \"{}\"}}", h.session),
-                "note": match h.mode {
-                    crate::ports::SessionMode::Subscription => "a subscription someone paid for with your email through a payment link: claiming it makes it yours (its card stays the buyer's) and replaces a live subscription you have, which needs \"replace_subscription\": true",
-                    _ => "a credit pack someone paid for with your email through a payment link",
-                },
-            })
-        })
-        .collect()
-}
-
-/// What `GET /me` shows a signed-in user who has no account yet but purchases held for her
-/// verified email (claiming one creates the account).
-pub fn me_without_profile(held: &[crate::ports::HeldPurchase]) -> serde_json::Value {
-    serde_json::json!({
-        "plan": null,
-        "account": null,
-        "held_purchases": held_view(held),
-        "message": "no account yet: claim a held purchase to create it",
-    })
 }
 
 #[cfg(test)]
