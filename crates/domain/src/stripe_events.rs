@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::ids::{ChargeId, CheckoutSessionId, InvalidId, SubscriptionId};
+use crate::ids::{ChargeId, CheckoutSessionId, InvalidId, InvoiceId, SubscriptionId};
 
 /// The parts of an event the handler needs; the rest is read from Stripe.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,12 +87,12 @@ pub enum Action {
     /// A subscription changed, or one of its invoices was paid: reconcile with it.
     SyncSubscription { subscription: SubscriptionId },
     TrialWillEnd {
-        subscription: String,
+        subscription: SubscriptionId,
         trial_end: i64,
     },
     /// An invoice payment failed: logged, then its subscription (if any) reconciled.
     InvoicePaymentFailed {
-        invoice: String,
+        invoice: InvoiceId,
         attempt_count: u64,
         subscription: Option<SubscriptionId>,
     },
@@ -131,17 +131,25 @@ impl EventRef {
                 typed(self, "subscription", &["id"], SubscriptionId::parse)
                     .map(|subscription| Action::SyncSubscription { subscription }),
             ),
-            "customer.subscription.trial_will_end" => Action::TrialWillEnd {
-                subscription: self.object_str(&["id"]).unwrap_or_default(),
-                trial_end: self.object["trial_end"].as_i64().unwrap_or_default(),
-            },
-            "invoice.payment_failed" => Action::InvoicePaymentFailed {
-                invoice: self.object_str(&["id"]).unwrap_or_default(),
-                attempt_count: self.object["attempt_count"].as_u64().unwrap_or_default(),
-                subscription: self
-                    .invoice_subscription()
-                    .and_then(|s| SubscriptionId::parse(&s).ok()),
-            },
+            "customer.subscription.trial_will_end" => done(
+                typed(self, "subscription", &["id"], SubscriptionId::parse).map(|subscription| {
+                    Action::TrialWillEnd {
+                        subscription,
+                        trial_end: self.object["trial_end"].as_i64().unwrap_or_default(),
+                    }
+                }),
+            ),
+            "invoice.payment_failed" => done(
+                typed(self, "invoice", &["id"], InvoiceId::parse).map(|invoice| {
+                    Action::InvoicePaymentFailed {
+                        invoice,
+                        attempt_count: self.object["attempt_count"].as_u64().unwrap_or_default(),
+                        subscription: self
+                            .invoice_subscription()
+                            .and_then(|s| SubscriptionId::parse(&s).ok()),
+                    }
+                }),
+            ),
             "invoice.paid" | "invoice.payment_succeeded" => match self.invoice_subscription() {
                 Some(raw) => match SubscriptionId::parse(&raw) {
                     Ok(subscription) => Action::SyncSubscription { subscription },

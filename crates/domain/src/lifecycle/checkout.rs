@@ -136,7 +136,7 @@ where
         };
         if !matches!(status, Some(SubStatus::Active | SubStatus::Trialing)) {
             return Err(ClaimError::NotPaying {
-                session: held.session.to_string(),
+                session: held.session.clone(),
                 status: status
                     .map(SubStatus::as_str)
                     .unwrap_or("missing")
@@ -169,7 +169,7 @@ where
                 })
                 .collect();
             return Err(ClaimError::WouldReplace {
-                session: held.session.to_string(),
+                session: held.session.clone(),
                 current: plans.join(", "),
                 claimed: held
                     .plan
@@ -199,7 +199,7 @@ where
         &self,
         sub: &UserSub,
         verified_email: &Email,
-        session: &str,
+        session: &CheckoutSessionId,
         replace_subscription: bool,
         now: i64,
     ) -> Result<Handled, ClaimError> {
@@ -209,10 +209,10 @@ where
             .held_purchases(&email)
             .await?
             .into_iter()
-            .find(|h| h.session.as_str() == session)
-            .ok_or_else(|| ClaimError::NothingHeld(session.to_owned()))?;
+            .find(|h| h.session == *session)
+            .ok_or_else(|| ClaimError::NothingHeld(session.clone()))?;
         if held.claimed_by.as_ref().is_some_and(|by| by != sub) {
-            return Err(ClaimError::ClaimedByAnother(session.to_owned()));
+            return Err(ClaimError::ClaimedByAnother(session.clone()));
         }
         let existing = self.store.profile(sub).await?;
         if held.mode == SessionMode::Subscription && held.claimed_by.is_none() {
@@ -244,13 +244,13 @@ where
                 .held_purchases(&email)
                 .await?
                 .into_iter()
-                .find(|h| h.session.as_str() == session);
+                .find(|h| h.session == *session);
             match now_held.and_then(|h| h.claimed_by) {
                 Some(by) if &by == sub => {
                     bound = true;
                     break;
                 }
-                Some(_) => return Err(ClaimError::ClaimedByAnother(session.to_owned())),
+                Some(_) => return Err(ClaimError::ClaimedByAnother(session.clone())),
                 None => {}
             }
             if self
@@ -259,13 +259,13 @@ where
                 .await?
                 .is_some_and(|o| &o != sub)
             {
-                return Err(ClaimError::ClaimedByAnother(session.to_owned()));
+                return Err(ClaimError::ClaimedByAnother(session.clone()));
             }
         }
         if !bound {
             return Err(HandleError::Contention(MAX_ATTEMPTS).into());
         }
-        tracing::info!(user_sub = %sub, session, customer = %held.customer, "held purchase claimed");
+        tracing::info!(user_sub = %sub, session = %session, customer = %held.customer, "held purchase claimed");
         Ok(self.checkout_completed(&held.session, now).await?)
     }
 

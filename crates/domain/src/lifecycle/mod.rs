@@ -153,21 +153,24 @@ pub enum HandleError {
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
     #[error("no purchase {0} is held for your verified email")]
-    NothingHeld(String),
+    NothingHeld(CheckoutSessionId),
     #[error("purchase {0} was claimed by another account")]
-    ClaimedByAnother(String),
+    ClaimedByAnother(CheckoutSessionId),
     #[error(
         "you have a live subscription ({current}); claiming purchase {session} ({claimed}) replaces it: the current one is cancelled now, prorated, and the claimed one bills the card its buyer gave. Send {{\"session\": \"{session}\", \"replace_subscription\": true}} to confirm"
     )]
     WouldReplace {
-        session: String,
+        session: CheckoutSessionId,
         current: String,
         claimed: String,
     },
     #[error(
         "purchase {session} is a subscription that is {status}, not paying: its buyer's payments fail, so it cannot be claimed"
     )]
-    NotPaying { session: String, status: String },
+    NotPaying {
+        session: CheckoutSessionId,
+        status: String,
+    },
     #[error(transparent)]
     Handle(#[from] HandleError),
 }

@@ -4,7 +4,7 @@
 use super::*;
 use domain::account::{CheckoutOutcome, CheckoutUrls, start_checkout};
 use domain::catalogue::SaleMode;
-use domain::ids::{Email, StripeCustomerId, UserSub};
+use domain::ids::{CheckoutSessionId, Email, StripeCustomerId, UserSub};
 use domain::lifecycle::{ClaimError, Handled};
 use serde_json::Value;
 
@@ -89,8 +89,10 @@ pub async fn claim(
 ) -> Result<Handled, ClaimError> {
     let email = Email::parse(email)
         .map_err(|e| ClaimError::Handle(domain::lifecycle::HandleError::NotReady(e.to_string())))?;
+    let session = CheckoutSessionId::parse(session)
+        .map_err(|e| ClaimError::Handle(domain::lifecycle::HandleError::NotReady(e.to_string())))?;
     deps.lifecycle
-        .claim_purchase(sub, &email, session, replace, adapters::unix_now())
+        .claim_purchase(sub, &email, &session, replace, adapters::unix_now())
         .await
 }
 
