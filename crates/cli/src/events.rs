@@ -3,7 +3,9 @@
 
 use adapters::Env;
 use adapters::wiring::{LifecycleConfig, LiveLifecycle, live_lifecycle};
-use domain::events::{Candidate, Outcome, Reason, ReplayFilter, Replayed, replay as replay_events};
+use domain::events::{
+    Candidate, Outcome, Reason, ReplayCounts, ReplayFilter, Replayed, replay as replay_events,
+};
 
 /// RFC 3339 or unix seconds.
 pub fn parse_time(raw: &str) -> Result<i64, String> {
@@ -70,25 +72,28 @@ pub async fn replay_with(
     lifecycle: &LiveLifecycle,
     filter: &ReplayFilter,
     dry_run: bool,
-) -> anyhow::Result<usize> {
-    let done = replay_events(lifecycle, filter, dry_run, adapters::unix_now, |r| {
-        println!("{}", line(r));
-    })
-    .await?;
-    if done.is_empty() {
+) -> anyhow::Result<u64> {
+    let done = replay_events(lifecycle, filter, dry_run, adapters::unix_now, print).await?;
+    if dry_run && !done.is_empty() {
+        return Ok(0);
+    }
+    Ok(print_counts(&ReplayCounts::of(&done)))
+}
+
+/// One line per event a replay took.
+pub fn print(replayed: &Replayed) {
+    println!("{}", line(replayed));
+}
+
+/// A replay's counts, as one line; returns how many still fail.
+pub fn print_counts(counts: &ReplayCounts) -> u64 {
+    if counts.listed == 0 {
         println!("no failed events match (nor stuck or undelivered ones)");
-        return Ok(0);
+    } else {
+        println!(
+            "replayed {}, still failing {}",
+            counts.replayed, counts.still_failing
+        );
     }
-    if dry_run {
-        return Ok(0);
-    }
-    let count = |f: fn(&Outcome) -> bool| {
-        done.iter()
-            .filter(|r| matches!(r, Replayed::Processed(_, o) if f(o)))
-            .count()
-    };
-    let replayed = count(|o| matches!(o, Outcome::Applied(_) | Outcome::Ignored(_)));
-    let still_failing = count(|o| matches!(o, Outcome::Failed));
-    println!("replayed {replayed}, still failing {still_failing}");
-    Ok(still_failing)
+    counts.still_failing
 }

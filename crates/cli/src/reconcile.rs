@@ -5,7 +5,7 @@
 
 use adapters::Env;
 use adapters::wiring::{LifecycleConfig, live_lifecycle};
-use domain::reconcile::{Checked, Standing, reconcile_all};
+use domain::reconcile::{self, Checked, Standing, reconcile_all};
 
 fn describe(s: &Standing) -> String {
     let cognito = match &s.directory {
@@ -44,16 +44,21 @@ fn describe(s: &Standing) -> String {
 pub async fn run() -> anyhow::Result<()> {
     let lifecycle = live_lifecycle(LifecycleConfig::for_tools(&Env::process())?).await?;
     println!("events:");
-    let filter = domain::events::ReplayFilter::for_reconcile(None, adapters::unix_now());
     // A replay that cannot run (Stripe unreachable, rate limits that outlast the backoff) does
     // not stop the users' reconciliation; it counts as an event still failing.
-    let events_failing = match crate::events::replay_with(&lifecycle, &filter, false).await {
-        Ok(failing) => failing,
-        Err(e) => {
-            println!("could not replay events: {e:#}; reconciling the users anyway");
-            1
-        }
-    };
+    let events_failing =
+        match reconcile::replay_events(&lifecycle, None, adapters::unix_now, crate::events::print)
+            .await
+        {
+            Ok(counts) => crate::events::print_counts(&counts),
+            Err(e) => {
+                println!(
+                    "could not replay events: {:#}; reconciling the users anyway",
+                    anyhow::Error::from(e)
+                );
+                1
+            }
+        };
     println!("users:");
     let report = reconcile_all(
         &lifecycle,

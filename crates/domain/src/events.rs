@@ -219,6 +219,31 @@ pub enum Replayed {
     Gone(Candidate),
 }
 
+/// A replay's outcomes counted: events listed, processed to an end, and still failing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayCounts {
+    /// Every event the replay found (processed, gone, or listed by a dry run).
+    pub listed: u64,
+    /// Processed and applied or ignored: done.
+    pub replayed: u64,
+    pub still_failing: u64,
+}
+
+impl ReplayCounts {
+    pub fn of(done: &[Replayed]) -> Self {
+        let count = |f: fn(&Outcome) -> bool| {
+            done.iter()
+                .filter(|r| matches!(r, Replayed::Processed(_, o) if f(o)))
+                .count() as u64
+        };
+        Self {
+            listed: done.len() as u64,
+            replayed: count(|o| matches!(o, Outcome::Applied(_) | Outcome::Ignored(_))),
+            still_failing: count(|o| matches!(o, Outcome::Failed)),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("list unsettled events (is AWS reachable?)")]

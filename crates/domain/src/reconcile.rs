@@ -11,6 +11,7 @@
 //! there is reported, never hidden. Safe to run twice at once and beside live deliveries: every
 //! write is version-checked and every grant keyed.
 
+use crate::events::{ReplayCounts, ReplayError, ReplayFilter, Replayed, replay};
 use crate::facts::SubscriptionState;
 use crate::ids::{CheckoutSessionId, PlanId, UserSub};
 use crate::lifecycle::revoked_share;
@@ -20,6 +21,7 @@ use crate::ports::{
     error_chain,
 };
 use crate::profile::{Access, Profile};
+use crate::webhook::EventLedger;
 use crate::writes::PackGrant;
 
 /// What the webhook owns of a user: what reconciliation compares.
@@ -157,6 +159,62 @@ where
             resume => return Ok(Progress { report, resume }),
         }
     }
+}
+
+/// A reconciliation's first step: the events `events replay` would take (records left failed
+/// or stuck, events Stripe could not deliver since `since` or 30 days, handled events with no
+/// settled record), processed again, each told to `on_event`; their outcomes counted.
+pub async fn replay_events<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    since: Option<i64>,
+    now: impl Fn() -> i64,
+    on_event: impl FnMut(&Replayed),
+) -> Result<ReplayCounts, ReplayError>
+where
+    St: Accounts + Ledger + EventLedger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let filter = ReplayFilter::for_reconcile(since, now());
+    let done = replay(lifecycle, &filter, false, now, on_event).await?;
+    Ok(ReplayCounts::of(&done))
+}
+
+/// What one reconciliation run did: the events' replay (or why it could not run) and the users.
+#[derive(Debug)]
+pub struct Run {
+    pub events: Result<ReplayCounts, ReplayError>,
+    pub progress: Progress,
+}
+
+/// One reconciliation run (`creditgate reconcile`, the reconcile Lambda): first the events, as
+/// `events replay` does them (records left failed or stuck, events Stripe could not deliver
+/// since `since`), each told to `on_event`; then the users from `start`, as
+/// [`reconcile_from`], each told to `on_user`. A run that continues an earlier one (`start`
+/// given) does not replay again: the first run of the chain did. A replay that cannot run at
+/// all does not stop the users' reconciliation: it is answered in `Run::events`.
+pub async fn run<St, R, D, S>(
+    lifecycle: &Lifecycle<St, R, D, S>,
+    since: Option<i64>,
+    start: Option<String>,
+    more_time: impl FnMut() -> bool,
+    now: impl Fn() -> i64,
+    on_event: impl FnMut(&Replayed),
+    on_user: impl FnMut(&UserSub, &Checked),
+) -> Result<Run, PortError>
+where
+    St: Accounts + Ledger + EventLedger + Sync,
+    R: StripeReads + Payments + Sync,
+    D: Directory + Sync,
+    S: Scheduler + Sync,
+{
+    let events = match start {
+        Some(_) => Ok(ReplayCounts::default()),
+        None => replay_events(lifecycle, since, &now, on_event).await,
+    };
+    let progress = reconcile_from(lifecycle, start, more_time, &now, on_user).await?;
+    Ok(Run { events, progress })
 }
 
 /// Reconciles one user (see the module's docs), checking a repaired one once more.

@@ -1,7 +1,7 @@
-use domain::events::{Outcome, ReplayFilter, Replayed, replay};
+use domain::events::ReplayCounts;
 use domain::lifecycle::Lifecycle;
 use domain::ports::{Accounts, Directory, Ledger, Payments, Scheduler, StripeReads, error_chain};
-use domain::reconcile::reconcile_from;
+use domain::reconcile;
 use domain::webhook::EventLedger;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -71,50 +71,41 @@ where
                 .checked_add(PAGE_MARGIN)
                 .is_some_and(|t| t < deadline)
     };
-    let filter = ReplayFilter::for_reconcile(input.since, adapters::unix_now());
-    // A continuation goes on with the users: the first run of the chain replayed the events.
     // A replay that cannot run does not stop the users' reconciliation: it is logged (alarmed)
     // and answered as `replay_failed`.
-    let (replayed, replay_failed) = match input.cursor {
-        Some(_) => (Vec::new(), false),
-        None => match replay(lifecycle, &filter, false, adapters::unix_now, |_| {}).await {
-            Ok(replayed) => (replayed, false),
-            Err(e) => {
-                tracing::error!(
-                    metric = "reconcile_replay_failed",
-                    error = %error_chain(&e),
-                    "could not replay events; reconciling the users anyway"
-                );
-                (Vec::new(), true)
-            }
-        },
-    };
-    let outcomes = |f: fn(&Outcome) -> bool| {
-        replayed
-            .iter()
-            .filter(|r| matches!(r, Replayed::Processed(_, o) if f(o)))
-            .count() as u64
-    };
-    let progress = reconcile_from(
+    let run = reconcile::run(
         lifecycle,
+        input.since,
         input.cursor,
         more_time,
         adapters::unix_now,
+        |_| {},
         |_, _| {},
     )
     .await
     .map_err(|e| error_chain(&e))?;
-    let report = progress.report;
+    let (events, replay_failed) = match run.events {
+        Ok(counts) => (counts, false),
+        Err(e) => {
+            tracing::error!(
+                metric = "reconcile_replay_failed",
+                error = %error_chain(&e),
+                "could not replay events; reconciling the users anyway"
+            );
+            (ReplayCounts::default(), true)
+        }
+    };
+    let report = run.progress.report;
     let summary = Summary {
-        events_replayed: outcomes(|o| matches!(o, Outcome::Applied(_) | Outcome::Ignored(_))),
-        events_failed: outcomes(|o| matches!(o, Outcome::Failed)),
+        events_replayed: events.replayed,
+        events_failed: events.still_failing,
         replay_failed,
         checked: report.checked,
         drifted: report.drifted,
         repaired: report.repaired,
         failed: report.failed,
         unrepaired: report.unrepaired(),
-        resume: progress.resume,
+        resume: run.progress.resume,
     };
     tracing::info!(
         metric = "reconcile_report",
