@@ -174,12 +174,11 @@ pub fn verified_email(request: &Request) -> Option<Email> {
     claims.get("email").and_then(|e| Email::parse(e).ok())
 }
 
-/// The body as a JSON object; an empty body is an empty object. Fields outside `allowed` are
-/// refused by name, so a typo never silently means the default.
 /// The body as `T`: an empty body is `T::default()`; anything but a JSON object is refused, and
 /// so is a field `T` does not have (`#[serde(deny_unknown_fields)]`), the message naming it.
-/// Bodies keep each field as loose as its message needs (`Option<Value>`) and convert with
-/// `TryFrom` into what the handler uses, each refusal naming the field.
+/// Bodies keep each field as loose as its message needs (`Option<Value>`) and convert it
+/// (`TryFrom`, `flag`) into what the handler uses, each refusal naming the field; a typo is
+/// never silently the default.
 pub fn json_body<T: DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
     let raw: &[u8] = request.body().as_ref();
     if raw.iter().all(u8::is_ascii_whitespace) {

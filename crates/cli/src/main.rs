@@ -1,8 +1,8 @@
 //! `creditgate`: the operator's command line.
 //!
 //! - `creditgate plans sync [--plans plans.json] [--dry-run]`: makes Stripe's products and prices
-//!   match plans.json by lookup key and writes the plan items to DynamoDB. Safe to rerun; a
-//!   rerun finishes whatever an interrupted run left half done.
+//!   match plans.json by lookup key (each price's metadata names its plan and mode). Safe to
+//!   rerun; a rerun finishes whatever an interrupted run left half done.
 //! - `creditgate reconcile`: replays what `events replay` would, then compares every user's
 //!   profile with Stripe (plan, access, the followed subscription, the allowance's grant) and
 //!   repairs drift with the webhook's own reconciliation; prints each event, each repaired or
