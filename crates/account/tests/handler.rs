@@ -135,6 +135,18 @@ async fn claiming_needs_a_verified_email_a_session_id_and_a_purchase_held_for_th
         (verified.clone(), r#"{"session": "sub_1"}"#, 400, "cs_"),
         (
             verified.clone(),
+            r#"{"session": "cs_x\" OR 1"}"#,
+            400,
+            "cs_",
+        ),
+        (
+            verified.clone(),
+            r#"{"session": 7}"#,
+            400,
+            "`session` is required",
+        ),
+        (
+            verified.clone(),
             r#"{"session": "cs_test_held", "sub": "x"}"#,
             400,
             "unknown field `sub`",
