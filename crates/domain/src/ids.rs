@@ -291,30 +291,39 @@ impl ApiKeyHash {
 }
 
 /// A freshly issued API key: shown to its owner once, then only its hash and prefix are kept.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+/// Held as a `SecretString` (zeroed when dropped); its `Debug` shows the prefix only.
+#[derive(Clone)]
+pub struct ApiKey(secrecy::SecretString);
 
 impl ApiKey {
     pub const SCHEME: &'static str = "cgk_";
 
     /// A key from 32 bytes of entropy the caller draws from a CSPRNG (the domain does no I/O).
     pub fn from_entropy(bytes: [u8; 32]) -> Self {
-        Self(format!("{}{}", Self::SCHEME, hex::encode(bytes)))
+        Self(format!("{}{}", Self::SCHEME, hex::encode(bytes)).into())
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
     }
 
     pub fn hash(&self) -> ApiKeyHash {
-        ApiKeyHash::of(&self.0)
+        ApiKeyHash::of(self.expose())
     }
 
     /// What may be shown later to tell keys apart: the scheme and 8 hex digits.
     pub fn prefix(&self) -> String {
-        self.0.chars().take(Self::SCHEME.len() + 8).collect()
+        self.expose().chars().take(Self::SCHEME.len() + 8).collect()
     }
 }
+
+impl PartialEq for ApiKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash() == other.hash()
+    }
+}
+
+impl Eq for ApiKey {}
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
