@@ -14,7 +14,7 @@ use std::time::Duration;
 use domain::catalogue::{Catalogue, Period};
 use domain::ids::{Email, StripeCustomerId, UserSub};
 use domain::ports::{Billing, PortError};
-use domain::sync::{Change, StripeCatalogue, StripePrice, StripeProduct};
+use domain::sync::{Change, Products, StripeCatalogue, StripePrice, StripeProduct};
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::customer::CreateCustomer;
 use stripe_product::price::{
@@ -279,6 +279,20 @@ impl Billing for StripeBilling {
             .map_err(|e| PortError::new(what, e))?;
         StripeCustomerId::parse(customer.id.as_str())
             .map_err(|e| PortError::new("read Stripe customer id", e))
+    }
+}
+
+/// Plans sync's port on Stripe: the products and prices read and changed with the key from
+/// the secret source.
+impl Products for StripeBilling {
+    async fn read_catalogue(&self, catalogue: &Catalogue) -> Result<StripeCatalogue, PortError> {
+        let stripe = self.secrets.stripe().await?;
+        self::read_catalogue(&stripe.client, catalogue).await
+    }
+
+    async fn apply_change(&self, change: &Change, run_id: &str) -> Result<(), PortError> {
+        let stripe = self.secrets.stripe().await?;
+        self::apply_change(&stripe.client, change, run_id).await
     }
 }
 

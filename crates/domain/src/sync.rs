@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::catalogue::{Catalogue, Period, Plan, SaleMode};
+use crate::ports::PortError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeProduct {
@@ -178,6 +179,78 @@ pub fn changes(catalogue: &Catalogue, stripe: &StripeCatalogue) -> Vec<Change> {
     }
     creates.extend(deactivations);
     creates
+}
+
+/// Stripe's products and prices, as plans sync reads and changes them (the port of `run`).
+pub trait Products {
+    /// What Stripe holds for the catalogue's plans: their products and prices.
+    fn read_catalogue(
+        &self,
+        catalogue: &Catalogue,
+    ) -> impl Future<Output = Result<StripeCatalogue, PortError>> + Send;
+
+    /// Makes one change; `run_id` keys its idempotency, so a rerun of the same run repeats
+    /// nothing.
+    fn apply_change(
+        &self,
+        change: &Change,
+        run_id: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("read the catalogue from Stripe (is STRIPE_API_BASE or the network reachable?)")]
+    Read(#[source] PortError),
+    #[error("{change} (rerun to finish; completed steps are not repeated)")]
+    Apply {
+        change: Change,
+        #[source]
+        source: PortError,
+    },
+    #[error("Stripe did not converge; still to do: {0:?}")]
+    NotConverged(Vec<Change>),
+}
+
+/// `creditgate plans sync`: the changes that make Stripe match `catalogue`, each made (or, on
+/// a dry run, only listed) and told to `each`; then Stripe is read back, and the run is done
+/// only when nothing is left to change. Returns how many changes were made (or would be).
+pub async fn run<P: Products>(
+    stripe: &P,
+    catalogue: &Catalogue,
+    dry_run: bool,
+    run_id: &str,
+    mut each: impl FnMut(&Change),
+) -> Result<usize, SyncError> {
+    let before = stripe
+        .read_catalogue(catalogue)
+        .await
+        .map_err(SyncError::Read)?;
+    let to_make = changes(catalogue, &before);
+    for change in &to_make {
+        if !dry_run {
+            stripe
+                .apply_change(change, run_id)
+                .await
+                .map_err(|source| SyncError::Apply {
+                    change: change.clone(),
+                    source,
+                })?;
+        }
+        each(change);
+    }
+    if !dry_run && !to_make.is_empty() {
+        let after = stripe
+            .read_catalogue(catalogue)
+            .await
+            .map_err(SyncError::Read)?;
+        let left = changes(catalogue, &after);
+        if !left.is_empty() {
+            return Err(SyncError::NotConverged(left));
+        }
+    }
+    Ok(to_make.len())
 }
 
 #[cfg(test)]
