@@ -166,12 +166,7 @@ async fn held(all: bool) -> anyhow::Result<()> {
         aws_sdk_dynamodb::Client::new(&aws),
         env.required("TABLE_NAME")?,
     );
-    let held: Vec<_> = store
-        .all_held_purchases()
-        .await?
-        .into_iter()
-        .filter(|h| all || h.claimed_by.is_none())
-        .collect();
+    let held = domain::account::held_purchases(&store, all).await?;
     if held.is_empty() {
         println!("no held purchases");
         return Ok(());

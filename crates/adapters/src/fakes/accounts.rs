@@ -87,6 +87,13 @@ impl Ledger for InMemoryAccounts {
         Ok(held)
     }
 
+    async fn all_held_purchases(&self) -> Result<Vec<domain::ports::HeldPurchase>, PortError> {
+        self.fail_reads.check("list held purchases")?;
+        let mut held: Vec<_> = lock(&self.holds).values().cloned().collect();
+        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
+        Ok(held)
+    }
+
     async fn claim_purchase(
         &self,
         held: &domain::ports::HeldPurchase,

@@ -101,6 +101,10 @@ impl Ledger for DynamoStore {
         Ok(held)
     }
 
+    async fn all_held_purchases(&self) -> Result<Vec<HeldPurchase>, PortError> {
+        self.scan_held_purchases().await
+    }
+
     async fn claim_purchase(&self, held: &HeldPurchase, sub: &UserSub) -> Result<Saved, PortError> {
         let build = |e| PortError::new("build claim", e);
         let hold = Update::builder()

@@ -43,7 +43,7 @@ where
 
 impl DynamoStore {
     /// Every held purchase, claimed ones included, oldest first. A Scan: an operator's tool.
-    pub async fn all_held_purchases(&self) -> Result<Vec<HeldPurchase>, PortError> {
+    pub(super) async fn scan_held_purchases(&self) -> Result<Vec<HeldPurchase>, PortError> {
         let mut held = Vec::new();
         let mut start = None;
         loop {
@@ -71,7 +71,7 @@ impl DynamoStore {
                 break;
             }
         }
-        held.sort_by_key(|h| h.held_at);
+        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
         Ok(held)
     }
 

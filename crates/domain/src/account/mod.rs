@@ -12,7 +12,7 @@ use crate::profile::Profile;
 
 mod view;
 
-pub use view::{issue_api_key, me, me_without_profile, portal, show};
+pub use view::{held_purchases, issue_api_key, me, me_without_profile, portal, show};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

@@ -1,10 +1,10 @@
 //! The account as its owner sees it: `GET /me` (`show`), a new API key (`issue_api_key`), the
-//! billing portal (`portal`).
+//! billing portal (`portal`); and for operators, every held purchase (`held_purchases`).
 
 use super::AccountError;
 use crate::facts::SubStatus;
 use crate::ids::{ApiKey, Email, UserSub};
-use crate::ports::{Accounts, ApiKeys, Ledger, Payments};
+use crate::ports::{Accounts, ApiKeys, HeldPurchase, Ledger, Payments};
 use crate::profile::Profile;
 
 /// `GET /me`: the caller's account, the purchases held for her verified email (`None`: the
@@ -58,6 +58,17 @@ where
         .await?;
     tracing::info!(user_sub = %sub, "API key rotated");
     Ok(key)
+}
+
+/// `creditgate purchases held`: the purchases held for the owners of their emails, oldest
+/// first; the claimed ones too when `include_claimed`.
+pub async fn held_purchases<L: Ledger>(
+    store: &L,
+    include_claimed: bool,
+) -> Result<Vec<HeldPurchase>, AccountError> {
+    let mut held = store.all_held_purchases().await?;
+    held.retain(|h| include_claimed || h.claimed_by.is_none());
+    Ok(held)
 }
 
 /// A billing portal session for the caller's sign-up customer: its URL.

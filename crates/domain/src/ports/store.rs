@@ -80,6 +80,12 @@ pub trait Ledger {
         email: &Email,
     ) -> impl Future<Output = Result<Vec<HeldPurchase>, PortError>> + Send;
 
+    /// Every held purchase, claimed ones included, oldest first (one instant's in session id
+    /// order): a scan of the table, for operators.
+    fn all_held_purchases(
+        &self,
+    ) -> impl Future<Output = Result<Vec<HeldPurchase>, PortError>> + Send;
+
     /// Binds a held purchase to `sub` in one transaction: the hold marked claimed by `sub`
     /// (unless another user claimed it), the customer linked to `sub` (unless linked to
     /// another) and added to the profile's customers. `Conflict` if either belongs to another.
