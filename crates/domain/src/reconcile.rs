@@ -181,42 +181,6 @@ where
     Ok(ReplayCounts::of(&done))
 }
 
-/// What one reconciliation run did: the events' replay (or why it could not run) and the users.
-#[derive(Debug)]
-pub struct Run {
-    pub events: Result<ReplayCounts, ReplayError>,
-    pub progress: Progress,
-}
-
-/// One reconciliation run (`creditgate reconcile`, the reconcile Lambda): first the events, as
-/// `events replay` does them (records left failed or stuck, events Stripe could not deliver
-/// since `since`), each told to `on_event`; then the users from `start`, as
-/// [`reconcile_from`], each told to `on_user`. A run that continues an earlier one (`start`
-/// given) does not replay again: the first run of the chain did. A replay that cannot run at
-/// all does not stop the users' reconciliation: it is answered in `Run::events`.
-pub async fn run<St, R, D, S>(
-    lifecycle: &Lifecycle<St, R, D, S>,
-    since: Option<i64>,
-    start: Option<String>,
-    more_time: impl FnMut() -> bool,
-    now: impl Fn() -> i64,
-    on_event: impl FnMut(&Replayed),
-    on_user: impl FnMut(&UserSub, &Checked),
-) -> Result<Run, PortError>
-where
-    St: Accounts + Ledger + EventLedger + Sync,
-    R: StripeReads + Payments + Sync,
-    D: Directory + Sync,
-    S: Scheduler + Sync,
-{
-    let events = match start {
-        Some(_) => Ok(ReplayCounts::default()),
-        None => replay_events(lifecycle, since, &now, on_event).await,
-    };
-    let progress = reconcile_from(lifecycle, start, more_time, &now, on_user).await?;
-    Ok(Run { events, progress })
-}
-
 /// Reconciles one user (see the module's docs), checking a repaired one once more.
 pub async fn reconcile_user<St, R, D, S>(
     lifecycle: &Lifecycle<St, R, D, S>,

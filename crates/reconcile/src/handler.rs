@@ -71,31 +71,36 @@ where
                 .checked_add(PAGE_MARGIN)
                 .is_some_and(|t| t < deadline)
     };
+    // A continuation goes on with the users: the first run of the chain replayed the events.
     // A replay that cannot run does not stop the users' reconciliation: it is logged (alarmed)
-    // and answered as `replay_failed`.
-    let run = reconcile::run(
+    // at once and answered as `replay_failed`.
+    let (events, replay_failed) = match input.cursor {
+        Some(_) => (ReplayCounts::default(), false),
+        None => {
+            match reconcile::replay_events(lifecycle, input.since, adapters::unix_now, |_| {}).await
+            {
+                Ok(counts) => (counts, false),
+                Err(e) => {
+                    tracing::error!(
+                        metric = "reconcile_replay_failed",
+                        error = %error_chain(&e),
+                        "could not replay events; reconciling the users anyway"
+                    );
+                    (ReplayCounts::default(), true)
+                }
+            }
+        }
+    };
+    let progress = reconcile::reconcile_from(
         lifecycle,
-        input.since,
         input.cursor,
         more_time,
         adapters::unix_now,
-        |_| {},
         |_, _| {},
     )
     .await
     .map_err(|e| error_chain(&e))?;
-    let (events, replay_failed) = match run.events {
-        Ok(counts) => (counts, false),
-        Err(e) => {
-            tracing::error!(
-                metric = "reconcile_replay_failed",
-                error = %error_chain(&e),
-                "could not replay events; reconciling the users anyway"
-            );
-            (ReplayCounts::default(), true)
-        }
-    };
-    let report = run.progress.report;
+    let report = progress.report;
     let summary = Summary {
         events_replayed: events.replayed,
         events_failed: events.still_failing,
@@ -105,7 +110,7 @@ where
         repaired: report.repaired,
         failed: report.failed,
         unrepaired: report.unrepaired(),
-        resume: run.progress.resume,
+        resume: progress.resume,
     };
     tracing::info!(
         metric = "reconcile_report",
