@@ -145,6 +145,25 @@ pub(super) async fn held_purchase_contract<S: Accounts + Ledger>(
         "a claim of a purchase never held"
     );
     assert_eq!(store.customer_owner(&earlier.customer).await?, None);
+    // Held at one instant: in session id order, whatever the order they were held in.
+    let tie_email = Email::parse(&format!("tie-{}@example.com", ids.tag))?;
+    let first = ids.session()?;
+    let second = ids.session()?;
+    let mut tied = Vec::new();
+    for session in [second, first] {
+        let hold = HeldPurchase {
+            session,
+            customer: ids.customer()?,
+            email: tie_email.clone(),
+            held_at: 150,
+            ..earlier.clone()
+        };
+        assert_eq!(store.hold_purchase(&hold).await?, Created::New);
+        tied.push(hold);
+    }
+    tied.sort_by(|a, b| a.session.cmp(&b.session));
+    assert_eq!(store.held_purchases(&tie_email).await?, tied);
+
     let all_held = vec![normalized(&earlier), claimed, normalized(&taken)];
     assert_eq!(store.held_purchases(&mixed).await?, all_held);
     let mine = |held: Vec<HeldPurchase>| -> Vec<HeldPurchase> {
@@ -253,7 +272,46 @@ pub(super) async fn pack_contract<S: Accounts + Ledger>(
         Saved::Written
     );
     assert_eq!(held_balances(store, sub).await?, balances(0, 50));
-    assert_eq!(store.pack_grant(sub, &grant.session).await?, Some(disputed));
+    assert_eq!(
+        store.pack_grant(sub, &grant.session).await?,
+        Some(disputed.clone())
+    );
+
+    // A revocation writes what was revoked and removed; the pack stays as it was recorded.
+    let rewritten = PackGrant {
+        credits: Credits::new(5),
+        plan: plan("basic")?,
+        payment_intent: None,
+        ..disputed.clone()
+    };
+    assert_eq!(
+        store.revoke_pack(sub, &disputed, &rewritten).await?,
+        Saved::Written
+    );
+    assert_eq!(
+        store.pack_grant(sub, &grant.session).await?,
+        Some(disputed.clone())
+    );
+    assert_eq!(held_balances(store, sub).await?, balances(0, 50));
+
+    // A pack is a grant under its session: no invoice grant can take that key.
+    let before = current(store, sub).await?;
+    let collide = ProfileWrite {
+        before: before.clone(),
+        after: Profile {
+            allowance_source: Some(grant.session.to_string()),
+            ..before.clone()
+        },
+        allowance: AllowanceWrite::Reset(Credits::new(1_000)),
+        generation_bumped: false,
+        grant: Some(GrantRecord {
+            source: grant.session.to_string(),
+            credits: Credits::new(1_000),
+            cause: "invoice",
+        }),
+    };
+    assert_eq!(store.write_profile(&collide).await?, Saved::Conflict);
+    assert_eq!(current(store, sub).await?, before, "nothing of it written");
 
     // No such pack, no such user.
     let unknown = PackGrant {

@@ -1,6 +1,8 @@
 //! Profile writes: conditioned on the version read and a new grant; only the webhook's fields.
 
 use super::*;
+use domain::facts::{SubStatus, SubscriptionState};
+use domain::ids::SubscriptionId;
 
 pub(super) async fn profile_write_contract<S: Accounts + Ledger>(
     store: &S,
@@ -122,6 +124,53 @@ pub(super) async fn profile_write_contract<S: Accounts + Ledger>(
         ..capped.clone()
     };
     assert_eq!(current(store, &sub).await?, bumped);
+
+    // A followed subscription is written whole, then removed with the allowance's source.
+    let state = SubscriptionState {
+        id: SubscriptionId::parse(&format!("sub_sc{}", ids.tag))?,
+        status: SubStatus::PastDue,
+        plan: basic.clone(),
+        price: "price_sc_basic".into(),
+        created: 1_700_000_000,
+        current_period_end: 1_702_592_000,
+        cancel_at_period_end: true,
+        past_due_since: Some(1_700_500_000),
+    };
+    let following = Profile {
+        subscription: Some(state),
+        version: bumped.version + 1,
+        ..bumped.clone()
+    };
+    let follow = ProfileWrite {
+        before: bumped.clone(),
+        after: following.clone(),
+        allowance: AllowanceWrite::Keep,
+        generation_bumped: false,
+        grant: None,
+    };
+    assert_eq!(store.write_profile(&follow).await?, Saved::Written);
+    assert_eq!(
+        current(store, &sub).await?,
+        following,
+        "the subscription as written"
+    );
+    let ended = Profile {
+        subscription: None,
+        allowance_source: None,
+        version: following.version + 1,
+        ..following.clone()
+    };
+    let end = ProfileWrite {
+        before: following.clone(),
+        after: ended.clone(),
+        ..follow.clone()
+    };
+    assert_eq!(store.write_profile(&end).await?, Saved::Written);
+    assert_eq!(
+        current(store, &sub).await?,
+        ended,
+        "the subscription and the allowance's source removed"
+    );
 
     // No profile: nothing to write.
     let ghost = ids.profile(0, 0)?;

@@ -164,6 +164,7 @@ impl Ledger for InMemoryAccounts {
         self.fail_writes.check("write profile")?;
         let mut profiles = lock(&self.profiles);
         let mut grants = lock(&self.grants);
+        let packs = lock(&self.packs);
         let sub = write.after.sub.to_string();
         let Some(current) = profiles.get(&sub) else {
             return Ok(Saved::Conflict);
@@ -176,8 +177,10 @@ impl Ledger for InMemoryAccounts {
         {
             return Ok(Saved::Conflict);
         }
+        // One `GRANT#<source>` item per source, an invoice's grant or a pack.
         if let Some(g) = &write.grant
-            && grants.contains_key(&(sub.clone(), g.source.clone()))
+            && (grants.contains_key(&(sub.clone(), g.source.clone()))
+                || packs.contains_key(&(sub.clone(), g.source.clone())))
         {
             return Ok(Saved::Conflict);
         }
@@ -232,12 +235,13 @@ impl Ledger for InMemoryAccounts {
     async fn record_pack(&self, sub: &UserSub, grant: &PackGrant) -> Result<Saved, PortError> {
         self.fail_writes.check("record pack grant")?;
         let mut profiles = lock(&self.profiles);
+        let grants = lock(&self.grants);
         let mut packs = lock(&self.packs);
         let key = (sub.to_string(), grant.session.to_string());
         let Some(profile) = profiles.get_mut(sub.as_str()) else {
             return Ok(Saved::Conflict);
         };
-        if packs.contains_key(&key) {
+        if packs.contains_key(&key) || grants.contains_key(&key) {
             return Ok(Saved::Conflict);
         }
         // Capped at what a balance can hold, as the DynamoDB adapter does.
@@ -270,7 +274,9 @@ impl Ledger for InMemoryAccounts {
             return Ok(Saved::Conflict);
         }
         profile.purchased = Credits::new(profile.purchased.get() - take);
-        *stored = after.clone();
+        // The table sets `revoked` and `removed`; the rest of the grant stays as recorded.
+        stored.revoked = after.revoked;
+        stored.removed = after.removed;
         Ok(Saved::Written)
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::ids::{ApiKeyHash, Credits, Email, PlanId, StripeCustomerId, UserSub};
+use domain::ids::{ApiKey, ApiKeyHash, Credits, Email, PlanId, StripeCustomerId, UserSub};
 use domain::metering::{Balances, Meter, Snapshot, SpendResult};
 use domain::ports::PortError;
 use domain::profile::{Access, Profile};
@@ -47,7 +47,7 @@ impl InMemoryMeter {
         let mut profile = Profile::new_signup(user, email, customer, plan, String::new());
         profile.allowance = Credits::new(allowance);
         profile.purchased = Credits::new(purchased);
-        profile.api_key = Some((hash.clone(), key.to_owned()));
+        profile.api_key = Some((hash.clone(), prefix(key)));
         lock(&self.accounts.api_keys).insert(hash.as_str().to_owned(), sub.to_owned());
         lock(&self.accounts.profiles).insert(sub.to_owned(), profile);
     }
@@ -58,7 +58,7 @@ impl InMemoryMeter {
         keys.remove(ApiKeyHash::of(old).as_str());
         keys.insert(ApiKeyHash::of(new).as_str().to_owned(), sub.to_owned());
         if let Some(p) = lock(&self.accounts.profiles).get_mut(sub) {
-            p.api_key = Some((ApiKeyHash::of(new), new.to_owned()));
+            p.api_key = Some((ApiKeyHash::of(new), prefix(new)));
         }
     }
 
@@ -79,6 +79,11 @@ impl InMemoryMeter {
         self.requests.fetch_add(1, Ordering::SeqCst);
         tokio::task::yield_now().await;
     }
+}
+
+/// What a profile keeps of a key besides its hash, as `ApiKey::prefix` makes it.
+fn prefix(key: &str) -> String {
+    key.chars().take(ApiKey::SCHEME.len() + 8).collect()
 }
 
 impl Meter for InMemoryMeter {
