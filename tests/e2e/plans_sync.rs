@@ -72,6 +72,12 @@ async fn plans_sync_converges_says_so_on_a_rerun_moves_lookup_keys_and_rejects_b
         "{}",
         text(&dry)
     );
+    // It counts what it would do (it once listed the changes, then said all was in sync).
+    assert!(
+        text(&dry).contains("change(s) would be made") && !text(&dry).contains("nothing to change"),
+        "{}",
+        text(&dry)
+    );
     assert_eq!(
         price_ids(&stack, "creditgate_basic_subscription").await?,
         basic_sub

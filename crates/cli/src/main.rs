@@ -68,7 +68,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PlansCommand {
-    /// Make Stripe and DynamoDB match plans.json.
+    /// Make Stripe's products and prices match plans.json.
     Sync {
         /// The catalogue to sync.
         #[arg(long, default_value = "plans.json")]

@@ -15,7 +15,9 @@ pub async fn run(plans: &Path, dry_run: bool) -> anyhow::Result<()> {
 
     let env = Env::process();
     let aws = adapters::aws::sdk_config().await;
-    let stripe = StripeBilling::new(adapters::wiring::StripeConfig::for_tools(&env)?.source(&aws));
+    let source = adapters::wiring::StripeConfig::for_tools(&env)?.source(&aws);
+    source.stripe().await.context("read the Stripe secret")?;
+    let stripe = StripeBilling::new(source);
     let run_id = format!("{:016x}", rand::random::<u64>());
     let made = sync::run(&stripe, &catalogue, dry_run, &run_id, |change| {
         if dry_run {

@@ -92,7 +92,8 @@ pub enum Action {
     },
     /// An invoice payment failed: logged, then its subscription (if any) reconciled.
     InvoicePaymentFailed {
-        invoice: InvoiceId,
+        /// `None` if the event's invoice id is missing or malformed.
+        invoice: Option<InvoiceId>,
         attempt_count: u64,
         subscription: Option<SubscriptionId>,
     },
@@ -139,17 +140,16 @@ impl EventRef {
                     }
                 }),
             ),
-            "invoice.payment_failed" => done(
-                typed(self, "invoice", &["id"], InvoiceId::parse).map(|invoice| {
-                    Action::InvoicePaymentFailed {
-                        invoice,
-                        attempt_count: self.object["attempt_count"].as_u64().unwrap_or_default(),
-                        subscription: self
-                            .invoice_subscription()
-                            .and_then(|s| SubscriptionId::parse(&s).ok()),
-                    }
-                }),
-            ),
+            // The subscription is reconciled whatever the invoice id says: it is only logged.
+            "invoice.payment_failed" => Action::InvoicePaymentFailed {
+                invoice: self
+                    .object_str(&["id"])
+                    .and_then(|i| InvoiceId::parse(&i).ok()),
+                attempt_count: self.object["attempt_count"].as_u64().unwrap_or_default(),
+                subscription: self
+                    .invoice_subscription()
+                    .and_then(|s| SubscriptionId::parse(&s).ok()),
+            },
             "invoice.paid" | "invoice.payment_succeeded" => match self.invoice_subscription() {
                 Some(raw) => match SubscriptionId::parse(&raw) {
                     Ok(subscription) => Action::SyncSubscription { subscription },

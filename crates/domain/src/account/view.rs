@@ -4,7 +4,7 @@
 use super::AccountError;
 use crate::facts::SubStatus;
 use crate::ids::{ApiKey, Email, UserSub};
-use crate::ports::{Accounts, ApiKeys, HeldPurchase, Ledger, Payments};
+use crate::ports::{Accounts, ApiKeys, HeldPurchase, Ledger, Payments, error_chain};
 use crate::profile::Profile;
 
 /// `GET /me`: the caller's account, the purchases held for her verified email (`None`: the
@@ -35,7 +35,7 @@ where
     let live = stripe.live_subscriptions(&profile.customers()).await;
     let mut view = me(&profile, &held, live.as_deref().unwrap_or_default());
     if let Err(e) = live {
-        tracing::warn!(error = %e, "could not list the caller's subscriptions in Stripe");
+        tracing::warn!(error = %error_chain(&e), "could not list the caller's subscriptions in Stripe");
         view["subscriptions"] = serde_json::Value::Null;
     }
     Ok(view)

@@ -236,7 +236,11 @@ where
                 attempt_count,
                 subscription,
             } => {
-                tracing::warn!(invoice = %invoice, attempt_count, "invoice payment failed");
+                tracing::warn!(
+                    invoice = invoice.as_ref().map(|i| i.as_str()).unwrap_or_default(),
+                    attempt_count,
+                    "invoice payment failed"
+                );
                 match subscription {
                     Some(id) => self.sync_subscription(&id, event.created).await,
                     None => Ok(Handled::Ignored("invoice without a subscription".into())),
