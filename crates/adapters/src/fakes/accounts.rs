@@ -83,14 +83,14 @@ impl Ledger for InMemoryAccounts {
             .filter(|((e, _), _)| *e == email)
             .map(|(_, h)| h.clone())
             .collect();
-        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
+        domain::ports::HeldPurchase::sort_oldest_first(&mut held);
         Ok(held)
     }
 
     async fn all_held_purchases(&self) -> Result<Vec<domain::ports::HeldPurchase>, PortError> {
         self.fail_reads.check("list held purchases")?;
         let mut held: Vec<_> = lock(&self.holds).values().cloned().collect();
-        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
+        domain::ports::HeldPurchase::sort_oldest_first(&mut held);
         Ok(held)
     }
 

@@ -96,8 +96,7 @@ impl Ledger for DynamoStore {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Oldest first; one instant's holds in session order (the sort key's order).
-        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
+        domain::ports::HeldPurchase::sort_oldest_first(&mut held);
         Ok(held)
     }
 

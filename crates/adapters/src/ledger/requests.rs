@@ -71,7 +71,7 @@ impl DynamoStore {
                 break;
             }
         }
-        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
+        domain::ports::HeldPurchase::sort_oldest_first(&mut held);
         Ok(held)
     }
 

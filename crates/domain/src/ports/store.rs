@@ -60,6 +60,14 @@ pub struct HeldPurchase {
     pub claimed_by: Option<UserSub>,
 }
 
+impl HeldPurchase {
+    /// The order held purchases are listed in: oldest first, one instant's by session id (the
+    /// table's sort key).
+    pub fn sort_oldest_first(held: &mut [HeldPurchase]) {
+        held.sort_by(|a, b| (a.held_at, &a.session).cmp(&(b.held_at, &b.session)));
+    }
+}
+
 /// The webhook's writes: customer links, the grant ledger, and conditional profile writes.
 pub trait Ledger {
     fn customer_owner(
