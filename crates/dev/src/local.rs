@@ -88,8 +88,7 @@ pub async fn api_key(email: &str) -> anyhow::Result<()> {
     let aws = adapters::aws::sdk_config().await;
     let sub = user_sub(&aws, &pool, &email).await?;
     let store = adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    let key = domain::ids::ApiKey::from_entropy(rand::random());
-    domain::ports::ApiKeys::rotate_api_key(&store, &sub, &key.hash(), &key.prefix())
+    let key = domain::account::issue_api_key(&store, &sub, rand::random())
         .await
         .context("store the new API key")?;
     println!("{}", key.expose());
